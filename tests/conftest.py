@@ -1,0 +1,107 @@
+"""Shared fixtures: the local sandbox (real servers on 127.0.0.1) and the cluster to test against.
+
+* ``sandbox``: the endpoints of the running sandbox (see tests/support/sandbox.py). It uses the
+  sandbox in ``$CXR_SANDBOX_DIR`` (default ``.sandbox``), starting any part that is not running,
+  so ``make test`` after ``make sandbox`` reuses it and a bare ``pytest`` still works.
+* ``kubeconfig``: ``$KUBECONFIG`` when the user points it at a real cluster, otherwise the
+  sandbox's Kubernetes API test server. Every cluster test takes its kubeconfig from here, so the
+  same test runs unchanged against a real cluster.
+* ``ansible_playbook``: runs a real ``ansible-playbook`` with the project's ansible.cfg and returns
+  the result with the PLAY RECAP parsed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+import sandbox as sandbox_mod  # noqa: E402
+
+
+def _sandbox_dir() -> Path:
+    return Path(os.environ.get("CXR_SANDBOX_DIR") or ROOT / ".sandbox")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> dict:
+    """Endpoints of the local sandbox, started (idempotently) if needed; password included."""
+    box = sandbox_mod.Sandbox(_sandbox_dir())
+    parts = [p for p in os.environ.get("CXR_SANDBOX_PARTS", "").split(",") if p] or None
+    try:
+        box.up(parts)
+    except sandbox_mod.SandboxError as exc:
+        pytest.fail(f"the local sandbox could not start: {exc}")
+    return json.loads((box.state / "endpoints.json").read_text())
+
+
+def real_cluster_kubeconfig() -> str | None:
+    """The user's KUBECONFIG when it points somewhere other than the sandbox, else None."""
+    value = os.environ.get("KUBECONFIG")
+    if value and Path(value).resolve() != (_sandbox_dir() / "kubeconfig").resolve():
+        return value
+    return None
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(request) -> str:
+    """Path of the kubeconfig every cluster test uses (a real cluster via KUBECONFIG wins)."""
+    real = real_cluster_kubeconfig()
+    if real:
+        return real
+    return request.getfixturevalue("sandbox")["kubeconfig"]
+
+
+@pytest.fixture(scope="session")
+def aws_env(sandbox) -> dict:
+    """Environment for boto3 / terraform / ansible talking to the sandbox's moto server."""
+    return {
+        "AWS_ENDPOINT_URL": sandbox["moto"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+
+
+RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                   r"\s+failed=(?P<failed>\d+)", re.M)
+
+
+class PlaybookResult:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+                      for m in RECAP.finditer(proc.stdout)}
+
+    @property
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap.values())
+
+    def __repr__(self) -> str:  # shown by pytest on failure
+        return f"PlaybookResult(rc={self.rc}, recap={self.recap})\n{self.stdout[-6000:]}\n{self.stderr[-3000:]}"
+
+
+def run_playbook(playbook: str | os.PathLike, *args: str, env: dict | None = None, timeout: int = 900,
+                 extra_vars: dict | None = None) -> PlaybookResult:
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook), *args]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    full_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", **(env or {})}
+    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+    return PlaybookResult(proc)
+
+
+@pytest.fixture
+def ansible_playbook():
+    return run_playbook
