@@ -266,6 +266,14 @@ class Sandbox:
         pwfile = self.state / "postgres" / "password"
         if not pwfile.exists():
             self._write("postgres/password", secrets.token_urlsafe(18), 0o600)
+        if user:
+            self.state.joinpath("postgres").mkdir(parents=True, exist_ok=True)
+            probe = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(self.state / "postgres")],
+                                   capture_output=True, check=False)
+            if probe.returncode != 0:
+                raise SandboxError(f"sandbox part postgres: the '{user}' user cannot reach {self.state}; "
+                                   "PostgreSQL refuses to run as root, so every folder above the state "
+                                   "directory must be traversable (chmod o+x) by that user")
         if not (data / "PG_VERSION").exists():
             data.mkdir(parents=True, exist_ok=True)
             data.chmod(0o700)
@@ -330,11 +338,16 @@ class Sandbox:
         self._write("ports.json", json.dumps({"port_base": self.port_base}))
         # Exporters and Alertmanager come before Prometheus, which scrapes and notifies them.
         order = ["moto", "kubeapi", "postgres", "blue", "green", "alertmanager", "prometheus"]
+        todo = [p for p in order if p in parts and not self.running(p)]
+        for part in todo:
+            self._stop(part)  # a stale process of ours (not ready) goes first
+        # Fail before starting anything when another program holds one of our ports.
+        taken = [f"{part} ({HOST}:{self.ports[part]})" for part in todo if self._port_taken(part)]
+        if taken:
+            raise SandboxError(f"sandbox ports in use by another process: {', '.join(taken)}; "
+                               f"stop it or choose another --port-base (now {self.port_base})")
         started = []
-        for part in [p for p in order if p in parts]:
-            if self.running(part):
-                continue
-            self._stop(part)
+        for part in todo:
             self.start(part)
             started.append(part)
         self._write_kubeconfig()
