@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -105,3 +109,36 @@ def run_playbook(playbook: str | os.PathLike, *args: str, env: dict | None = Non
 @pytest.fixture
 def ansible_playbook():
     return run_playbook
+
+
+def free_port_base(count: int = 7) -> int:
+    for _ in range(200):
+        base = random.randint(30000, 39000)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture
+def private_sandbox():
+    """A sandbox of our own (own state dir and ports), stopped and removed afterwards.
+
+    Not under pytest's tmp_path: PostgreSQL runs as the postgres user, which must reach the folder.
+    """
+    top = Path(tempfile.mkdtemp(prefix="cxr-sbx-"))
+    top.chmod(0o755)
+    env = {"CXR_SANDBOX_DIR": str(top / "sbx"), "CXR_SANDBOX_PORT_BASE": str(free_port_base())}
+    yield env
+    subprocess.run([sys.executable, str(ROOT / "tests" / "support" / "sandbox.py"), "down", "--state-dir",
+                    env["CXR_SANDBOX_DIR"]], capture_output=True, check=False)
+    shutil.rmtree(top, ignore_errors=True)
