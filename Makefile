@@ -59,5 +59,8 @@ bench: bootstrap sandbox ## benchmarks: print figures (site.yml cold and no-op f
 build: ## ansible-galaxy collection build into build/
 	@mkdir -p build && ansible-galaxy collection build --force --output-path build . >/dev/null && ls build/*.tar.gz
 
+docs: bootstrap ## regenerate docs/roles.md from the roles' argument_specs
+	python scripts/gen_role_docs.py
+
 clean: sandbox-down ## remove the sandbox state and build output (keeps .venv and .tools)
 	rm -rf .sandbox build

