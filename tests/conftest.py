@@ -106,7 +106,7 @@ def run_playbook(playbook: str | os.PathLike, *args: str, env: dict | None = Non
     return PlaybookResult(proc)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ansible_playbook():
     return run_playbook
 

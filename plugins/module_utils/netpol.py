@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: cxr.mlops contributors
+# Apache License 2.0
+"""A small NetworkPolicy evaluator and the value checks of the cluster baseline (pure functions).
+
+``allowed_flows`` answers, for a set of workloads and the NetworkPolicies that exist, which
+(source, destination, port) flows Kubernetes admits, with the semantics of networking.k8s.io/v1:
+
+* a pod is isolated for ingress (egress) when any policy in its namespace selects it and lists
+  ``Ingress`` (``Egress``) in ``policyTypes`` (or, for ingress, has no ``policyTypes`` at all);
+* a non-isolated direction allows everything;
+* an isolated direction allows a peer when any selecting policy has a rule whose peers match it
+  (``podSelector`` in the policy's namespace, ``namespaceSelector``, both together meaning AND)
+  and whose ports match (no ports = all ports);
+* a flow happens when the source's egress and the destination's ingress both allow it.
+
+``ipBlock`` peers are not evaluated (workloads here are pods); that is the one simplification.
+"""
+from __future__ import annotations
+
+import re
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_FACTORS = {None: 1, "m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+            "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class BaselineError(ValueError):
+    """Bad input; the message names the value."""
+
+
+def parse_quantity(value) -> float:
+    """A Kubernetes quantity ('500m', '2', '4Gi') as a float (cores or bytes)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        raise BaselineError(f"'{value}' is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)")
+    return float(m.group(1)) * _FACTORS[m.group(2)]
+
+
+def check_hostname(name: str) -> str:
+    """A DNS name of labels of 1-63 [a-z0-9-] characters, 253 at most, at least two labels."""
+    text = str(name or "")
+    if len(text) > 253 or "." not in text or not all(_LABEL.match(label) for label in text.split(".")):
+        raise BaselineError(f"'{name}' is not a valid DNS hostname or domain")
+    return text
+
+
+def quota_shortfalls(quota: dict, requests: dict) -> list:
+    """Quota entries lower than what the namespace's workloads request: ["requests.cpu 1 < 2.5", ...]."""
+    out = []
+    for key, needed in (requests or {}).items():
+        if key not in (quota or {}):
+            continue
+        if parse_quantity(quota[key]) < parse_quantity(needed):
+            out.append(f"{key} quota {quota[key]} is below the workloads' {needed}")
+    return out
+
+
+def _matches(selector, labels) -> bool:
+    if selector is None:
+        return False
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) \
+                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def _types(policy) -> set:
+    spec = policy.get("spec", {})
+    types = spec.get("policyTypes")
+    if types:
+        return set(types)
+    return {"Ingress"} | ({"Egress"} if "egress" in spec else set())
+
+
+def _peer_matches(peer, policy_ns, other, namespaces) -> bool:
+    if "ipBlock" in peer:
+        return False
+    ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
+    if ns_sel is not None:
+        ns_ok = _matches(ns_sel, namespaces.get(other["namespace"], {}))
+    else:
+        ns_ok = other["namespace"] == policy_ns
+    pod_ok = True if pod_sel is None else _matches(pod_sel, other.get("labels"))
+    return ns_ok and pod_ok
+
+
+def _port_matches(ports, port, protocol) -> bool:
+    if not ports:
+        return True
+    for p in ports:
+        if p.get("protocol", "TCP") != protocol:
+            continue
+        if "port" not in p or p["port"] == port or (isinstance(p["port"], int) and p["port"] <= port <= p.get("endPort", p["port"])):
+            return True
+    return False
+
+
+def _allowed(direction, pod, other, port, protocol, policies, namespaces) -> bool:
+    kind, key, peers_key = ("Ingress", "ingress", "from") if direction == "ingress" else ("Egress", "egress", "to")
+    selecting = [p for p in policies
+                 if p.get("metadata", {}).get("namespace") == pod["namespace"]
+                 and _matches(p.get("spec", {}).get("podSelector") or {}, pod.get("labels"))
+                 and kind in _types(p)]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy.get("spec", {}).get(key) or []:
+            peers = rule.get(peers_key)
+            peer_ok = not peers or any(_peer_matches(peer, pod["namespace"], other, namespaces) for peer in peers)
+            if peer_ok and _port_matches(rule.get("ports"), port, protocol):
+                return True
+    return False
+
+
+def flow_allowed(src, dst, port, policies, namespaces, protocol="TCP") -> bool:
+    return (_allowed("egress", src, dst, port, protocol, policies, namespaces)
+            and _allowed("ingress", dst, src, port, protocol, policies, namespaces))
+
+
+def allowed_flows(workloads, policies, namespaces, ports_of=None) -> set:
+    """Every (src, dst, port/protocol) the policies admit between the workloads.
+
+    workloads: [{"name", "namespace", "labels", "ports": [[port, protocol], ...]}]; names are
+    ``namespace/name``. namespaces: {namespace: labels}.
+    """
+    out = set()
+    for src in workloads:
+        for dst in workloads:
+            if src is dst:
+                continue
+            for port, protocol in (ports_of(dst) if ports_of else dst.get("ports") or []):
+                if flow_allowed(src, dst, port, policies, namespaces, protocol):
+                    out.add((f"{src['namespace']}/{src['name']}", f"{dst['namespace']}/{dst['name']}", f"{port}/{protocol}"))
+    return out
