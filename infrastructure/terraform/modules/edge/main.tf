@@ -111,6 +111,12 @@ resource "aws_lb_listener" "https" {
       }
     }
   }
+
+  # After the first apply the weights belong to the blue_green_cutover role (it moves them only
+  # after the new targets are healthy); a later apply must not move traffic back.
+  lifecycle {
+    ignore_changes = [default_action]
+  }
 }
 
 resource "aws_wafv2_web_acl" "this" {
