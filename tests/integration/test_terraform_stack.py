@@ -412,6 +412,16 @@ def test_patch_rds_keeps_performance_insights(patched):
     assert db["PerformanceInsightsKMSKeyId"].endswith(":key/pi")
 
 
+def test_patch_rds_instances_have_their_own_resource_id(patched):
+    rds = patched("rds")
+    for name in ("p-id-a", "p-id-b"):
+        rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", DBInstanceClass="db.t4g.micro",
+                               MasterUsername="u", MasterUserPassword="passw0rd-passw0rd", AllocatedStorage=20)
+    ids = {db["DBInstanceIdentifier"]: db["DbiResourceId"] for db in rds.describe_db_instances()["DBInstances"]
+           if db["DBInstanceIdentifier"].startswith("p-id-")}
+    assert len(set(ids.values())) == 2, ids
+
+
 def test_patch_ec2_referenced_rule_keeps_description(patched):
     ec2 = patched("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]

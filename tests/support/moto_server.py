@@ -479,6 +479,27 @@ def rds_performance_insights() -> None:
     RDSBackend.modify_db_instance = modify_db_instance
 
 
+@_patch
+def rds_unique_resource_id() -> None:
+    """Each DB instance gets its own DbiResourceId (stock moto gives every instance the same one,
+    so with two instances in one server the provider reads the wrong one: "couldn't find resource")."""
+    import hashlib
+
+    from moto.rds.models import DBInstance
+
+    if getattr(DBInstance.__init__, "_cxr_patched", False):
+        return
+    original_init = DBInstance.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        seed = f"{getattr(self, 'region_name', '')}/{getattr(self, 'db_instance_identifier', '')}"
+        self.dbi_resource_id = "db-" + hashlib.sha256(seed.encode()).hexdigest()[:26].upper()
+
+    __init__._cxr_patched = True
+    DBInstance.__init__ = __init__
+
+
 # --------------------------------------------------------------------------------- EC2
 @_patch
 def ec2_referenced_rule_description() -> None:

@@ -1,0 +1,101 @@
+"""cxr.mlops.cost_estimate run in-process through AnsibleModule (arguments, check mode, failures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.cxr.mlops.plugins.modules import cost_estimate
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cost"
+PROD = str(FIXTURES / "production-plan.json")
+
+
+def run_module(capsys, **args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            cost_estimate.main()
+    out = json.loads(capsys.readouterr().out)
+    out["_rc"] = exc.value.code
+    return out
+
+
+def test_prices_the_plan(capsys):
+    out = run_module(capsys, plan=PROD)
+    assert out["_rc"] == 0 and out["changed"] is False
+    assert out["total_monthly_cost"] == 641.07 and out["usage_preset"] == "medium"
+    assert out["currency"] == "USD" and out["catalog_date"]
+    assert out["infracost"]["totalMonthlyCost"] == "641.07"
+    assert out["scenarios"] == {}
+
+
+def test_usage_file_and_scenarios(capsys, tmp_path):
+    usage = tmp_path / "usage.yml"
+    usage.write_text("---\npreset: small\ndata_transfer_out_gb: 100\ntypes:\n  aws_lb:\n    lcu: 0\n")
+    out = run_module(capsys, plan=PROD, usage=str(usage), scenarios=["small", "large"])
+    assert out["_rc"] == 0 and out["usage_preset"] == "small"
+    assert out["scenarios"]["small"]["total_monthly_cost"] < out["scenarios"]["large"]["total_monthly_cost"]
+    lb = next(r for r in out["resources"] if r["type"] == "aws_lb")
+    assert lb["components"][1]["monthly_quantity"] == 0
+    assert any(r["kind"] == "idle" and r["address"] == lb["address"] for r in out["recommendations"])
+
+
+def test_usage_preset_option_overrides_the_usage_preset(capsys):
+    out = run_module(capsys, plan=PROD, usage={"preset": "large"}, usage_preset="none")
+    assert out["usage_preset"] == "none"
+
+
+def test_budget_exceeded_fails_naming_the_biggest_items(capsys):
+    out = run_module(capsys, plan=PROD, budget=400)
+    assert out["_rc"] == 1 and out["failed"] is True
+    assert "exceeds the budget $400.00" in out["msg"]
+    assert "module.eks.aws_eks_node_group.on_demand $144.16" in out["msg"]
+    assert out["budget"]["exceeded"] is True and out["total_monthly_cost"] == 641.07
+
+
+def test_budget_met(capsys):
+    out = run_module(capsys, plan=PROD, budget=700)
+    assert out["_rc"] == 0 and out["budget"] == {"limit": 700.0, "exceeded": False, "message": None}
+
+
+def test_compare_to(capsys):
+    out = run_module(capsys, plan=PROD, compare_to=str(FIXTURES / "golden" / "waf.plan.json"))
+    assert out["delta"]["total_monthly_cost_after"] == 641.07
+    assert out["infracost"]["diffTotalMonthlyCost"] == "{:f}".format(
+        __import__("decimal").Decimal(str(out["delta"]["total_monthly_cost_diff"])))
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"plan": "/nonexistent/plan.json"}, "cannot be read"),
+    ({"plan": PROD, "region": "mars-1"}, "unknown region 'mars-1'"),
+    ({"plan": PROD, "usage": {"data_transfer_out_gb": -1}}, "data_transfer_out_gb must be >= 0"),
+    ({"plan": PROD, "budget": -5}, "budget must be >= 0"),
+    ({"plan": PROD, "scenarios": ["gigantic"]}, "'gigantic' is not a usage preset"),
+    ({"plan": PROD, "usage": 12}, "usage must be a mapping or a file path"),
+])
+def test_bad_input_fails_clearly(capsys, args, message):
+    out = run_module(capsys, **args)
+    assert out["_rc"] == 1 and message in out["msg"]
+
+
+def test_not_a_plan(capsys, tmp_path):
+    path = tmp_path / "state.json"
+    path.write_text('{"format_version": "1.0", "values": {}}')
+    out = run_module(capsys, plan=str(path))
+    assert out["_rc"] == 1 and "state JSON, not a plan" in out["msg"]
+
+
+def test_chart_check_mode_then_write_then_unchanged(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    chart = tmp_path / "chart.png"
+    out = run_module(capsys, plan=PROD, chart_path=str(chart), scenarios=["small", "large"], _ansible_check_mode=True,
+                     _ansible_diff=True)
+    assert out["changed"] is True and not chart.exists()
+    assert out["diff"]["after"].startswith("<PNG")
+    out = run_module(capsys, plan=PROD, chart_path=str(chart), scenarios=["small", "large"])
+    assert out["changed"] is True and chart.read_bytes()[:4] == b"\x89PNG"
+    out = run_module(capsys, plan=PROD, chart_path=str(chart), scenarios=["small", "large"])
+    assert out["changed"] is False
