@@ -13,6 +13,8 @@ An empty list means the area is healthy. Nothing here talks to a network.
 """
 from __future__ import annotations
 
+from ansible_collections.cxr.mlops.plugins.module_utils.netpol import selector_matches
+
 NODE_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
@@ -80,24 +82,6 @@ def eks_findings(nodegroups, node_role_policies, cluster=None):
     return out
 
 
-def _matches(selector, labels):
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 def monitoring_findings(service_monitors, services, targets=None, prometheus_error=None):
     """ServiceMonitors that select no Service, and Prometheus scrape targets that are down.
 
@@ -116,7 +100,7 @@ def monitoring_findings(service_monitors, services, targets=None, prometheus_err
         namespaces = None if ns_sel.get("any") else set(ns_sel.get("matchNames") or [meta.get("namespace")])
         selected = [s for s in services or []
                     if (namespaces is None or s.get("metadata", {}).get("namespace") in namespaces)
-                    and _matches(spec.get("selector") or {}, s.get("metadata", {}).get("labels"))]
+                    and selector_matches(spec.get("selector") or {}, s.get("metadata", {}).get("labels"))]
         if not selected:
             out.append(finding("monitoring", "critical", "ServiceMonitor selects a Service", name,
                                f"selector {spec.get('selector') or {}} matches no Service"

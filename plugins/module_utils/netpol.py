@@ -59,7 +59,8 @@ def quota_shortfalls(quota: dict, requests: dict) -> list:
     return out
 
 
-def _matches(selector, labels) -> bool:
+def selector_matches(selector, labels) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against labels; None matches nothing."""
     if selector is None:
         return False
     labels = labels or {}
@@ -87,10 +88,10 @@ def _peer_matches(peer, policy_ns, other, namespaces) -> bool:
         return False
     ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
     if ns_sel is not None:
-        ns_ok = _matches(ns_sel, namespaces.get(other["namespace"], {}))
+        ns_ok = selector_matches(ns_sel, namespaces.get(other["namespace"], {}))
     else:
         ns_ok = other["namespace"] == policy_ns
-    pod_ok = True if pod_sel is None else _matches(pod_sel, other.get("labels"))
+    pod_ok = True if pod_sel is None else selector_matches(pod_sel, other.get("labels"))
     return ns_ok and pod_ok
 
 
@@ -109,7 +110,7 @@ def _allowed(direction, pod, other, port, protocol, policies, namespaces) -> boo
     kind, key, peers_key = ("Ingress", "ingress", "from") if direction == "ingress" else ("Egress", "egress", "to")
     selecting = [p for p in policies
                  if p.get("metadata", {}).get("namespace") == pod["namespace"]
-                 and _matches(p.get("spec", {}).get("podSelector") or {}, pod.get("labels"))
+                 and selector_matches(p.get("spec", {}).get("podSelector") or {}, pod.get("labels"))
                  and kind in _types(p)]
     if not selecting:
         return True
