@@ -45,11 +45,10 @@ molecule: bootstrap sandbox ## molecule scenarios (default driver, localhost, ag
 	@set -e; for s in $$(ls -d molecule/*/ 2>/dev/null | xargs -n1 basename); do \
 	  echo "== molecule test -s $$s"; molecule test -s $$s; done
 
-test: bootstrap ## lint, unit, integration and molecule tests (what CI runs)
+test: bootstrap ## lint, unit and integration tests, syntax check, build (what CI runs; molecule: make molecule)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory sandbox
 	pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory molecule
 	ansible-playbook site.yml --syntax-check
 	$(MAKE) --no-print-directory build
 

@@ -40,10 +40,10 @@ def image(char: str) -> str:
 
 
 def private_port_base() -> int:
-    """Seven ports in this suite's range (20850..20889), one block per xdist worker."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker[2:]) if worker[2:].isdigit() else 0
-    return 20850 + 10 * (index % 4)
+    """Seven free ports for a private Prometheus + exporters (each call a block of its own: the
+    session fixture exists once per module that imports it, and xdist workers run side by side)."""
+    from tests.conftest import free_port_base
+    return free_port_base()
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,7 @@ def test_bad_gate_configuration_is_refused_before_querying(ansible_playbook, gat
 
 def test_prometheus_stopped_mid_gate_fails_closed(tmp_path):
     """A second private Prometheus (same scrape configuration) is stopped between two rounds of a real gate."""
-    base = private_port_base() + 20
+    base = private_port_base()
     box = sandbox_mod.Sandbox(tmp_path / "stack", port_base=base)
     box.up(["blue", "green", "prometheus"])
     try:
