@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -39,8 +40,12 @@ def sandbox() -> dict:
     """Endpoints of the local sandbox, started (idempotently) if needed; password included."""
     box = sandbox_mod.Sandbox(_sandbox_dir())
     parts = [p for p in os.environ.get("CXR_SANDBOX_PARTS", "").split(",") if p] or None
+    box.state.mkdir(parents=True, exist_ok=True)
     try:
-        box.up(parts)
+        # xdist workers start at once: one of them starts the sandbox, the others wait and reuse it.
+        with open(box.state / ".up.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            box.up(parts)
     except sandbox_mod.SandboxError as exc:
         pytest.fail(f"the local sandbox could not start: {exc}")
     return json.loads((box.state / "endpoints.json").read_text())
