@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/bench_cost.py [--resources 1000] [--runs 5]
 
-Builds a plan by repeating the production fixture's resources (every priced type, free types,
+Builds a plan by repeating the seed-sized plan's resources (every priced type, free types,
 an unpriced type, two regions) under numbered modules, then prints the median and best wall time
 of estimate(), recommendations and the Infracost conversion included.
 """
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, ".collections"))
 from ansible_collections.cxr.mlops.plugins.module_utils.cost import estimate, to_infracost  # noqa: E402
 from ansible_collections.cxr.mlops.plugins.module_utils.pricing import PriceCatalog  # noqa: E402
 
-FIXTURE = os.path.join(ROOT, "tests", "fixtures", "cost", "production-plan.json")
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "cost", "seed-plan.json")
 
 
 def big_plan(n):

@@ -1,5 +1,6 @@
-"""cost module_utils as pure functions: the production plan, usage, bad input, deltas, budget,
-recommendations, Infracost shape, chart."""
+"""cost module_utils as pure functions: the seed-sized plan (tests/fixtures/cost/seed-plan.json), usage,
+bad input, deltas, budget, recommendations, Infracost shape, chart. The production inventory's own plan is
+checked in tests/integration/test_cost_report.py."""
 
 from __future__ import annotations
 
@@ -13,40 +14,40 @@ from ansible_collections.cxr.mlops.plugins.module_utils import cost
 from ansible_collections.cxr.mlops.plugins.module_utils.cost import CostError, estimate
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cost"
-PROD = FIXTURES / "production-plan.json"
+SEED = FIXTURES / "seed-plan.json"
 GOLDEN = FIXTURES / "golden"
 
 
 @pytest.fixture(scope="module")
-def prod_plan():
-    return json.loads(PROD.read_text())
+def seed_plan():
+    return json.loads(SEED.read_text())
 
 
 @pytest.fixture(scope="module")
-def prod(prod_plan):
-    return estimate(copy.deepcopy(prod_plan), usage={"preset": "medium"})
+def seed(seed_plan):
+    return estimate(copy.deepcopy(seed_plan), usage={"preset": "medium"})
 
 
 def _res(result, address):
     return next(r for r in result["resources"] if r["address"] == address)
 
 
-# --- the production plan and the seed's estimate ---------------------------------------------
+# --- the seed-sized plan and the seed's estimate ------------------------------------------
 
-def test_production_plan_with_medium_usage_lands_in_the_seed_ranges(prod):
-    rows = dict((row["category"], row) for row in prod["breakdown"])
+def test_seed_plan_with_medium_usage_lands_in_the_seed_ranges(seed):
+    rows = dict((row["category"], row) for row in seed["breakdown"])
     assert 150 <= rows["eks"]["monthly_cost"] <= 300
     assert 100 <= rows["rds"]["monthly_cost"] <= 200
     assert 50 <= rows["elasticache"]["monthly_cost"] <= 100
     assert 20 <= rows["s3"]["monthly_cost"] <= 50
     assert 30 <= rows["data_transfer"]["monthly_cost"] <= 60
     assert all(row["within_seed_range"] for row in rows.values() if row["seed_range"])
-    assert cost.SEED_TOTAL_RANGE[0] <= prod["total_monthly_cost"] <= cost.SEED_TOTAL_RANGE[1]
-    assert sum(row["monthly_cost"] for row in prod["breakdown"]) == pytest.approx(prod["total_monthly_cost"])
+    assert cost.SEED_TOTAL_RANGE[0] <= seed["total_monthly_cost"] <= cost.SEED_TOTAL_RANGE[1]
+    assert sum(row["monthly_cost"] for row in seed["breakdown"]) == pytest.approx(seed["total_monthly_cost"])
 
 
-def test_production_figures_are_explained(prod):
-    for res in prod["resources"]:
+def test_seed_plan_figures_are_explained(seed):
+    for res in seed["resources"]:
         if res["status"] == "priced":
             assert res["components"], res["address"]
             for comp in res["components"]:
@@ -55,36 +56,36 @@ def test_production_figures_are_explained(prod):
                     assert "730 h" in comp["explanation"], comp
         else:
             assert res["reason"], res["address"]
-    nodes = _res(prod, "module.eks.aws_eks_node_group.spot")["components"][0]
+    nodes = _res(seed, "module.eks.aws_eks_node_group.spot")["components"][0]
     assert "spot" in nodes["explanation"] and "0.65" in nodes["explanation"]
     assert "desired_size" in nodes["explanation"]
 
 
-def test_replica_region_resources_are_priced_in_their_region(prod):
-    assert _res(prod, "module.storage.aws_s3_bucket.backups_replica")["region"] == "us-west-2"
-    assert _res(prod, "module.storage.aws_s3_bucket.backups")["region"] == "us-east-1"
+def test_replica_region_resources_are_priced_in_their_region(seed):
+    assert _res(seed, "module.storage.aws_s3_bucket.backups_replica")["region"] == "us-west-2"
+    assert _res(seed, "module.storage.aws_s3_bucket.backups")["region"] == "us-east-1"
 
 
-def test_unpriced_types_are_listed_not_zero(prod):
-    sns = _res(prod, "module.observability.aws_sns_topic.alerts")
+def test_unpriced_types_are_listed_not_zero(seed):
+    sns = _res(seed, "module.observability.aws_sns_topic.alerts")
     assert sns["status"] == "unpriced" and sns["monthly_cost"] is None
-    assert "aws_sns_topic" in prod["summary"]["unpriced_types"]
-    vpc = _res(prod, "module.network.aws_vpc.this")
+    assert "aws_sns_topic" in seed["summary"]["unpriced_types"]
+    vpc = _res(seed, "module.network.aws_vpc.this")
     assert vpc["status"] == "free" and vpc["monthly_cost"] == 0 and "free" in vpc["reason"]
-    pw = _res(prod, "module.data.random_password.db")
+    pw = _res(seed, "module.data.random_password.db")
     assert pw["status"] == "free" and "not an AWS resource" in pw["reason"]
 
 
-def test_presets_order_costs(prod_plan):
-    totals = dict((p, estimate(copy.deepcopy(prod_plan), usage={"preset": p})["total_monthly_cost"])
+def test_presets_order_costs(seed_plan):
+    totals = dict((p, estimate(copy.deepcopy(seed_plan), usage={"preset": p})["total_monthly_cost"])
                   for p in ("none", "small", "medium", "large"))
     assert totals["small"] < totals["medium"] < totals["large"]
     # "none" keeps the desired node counts but no usage-based quantity
     assert totals["none"] < totals["medium"]
 
 
-def test_deleted_resources_are_not_priced(prod_plan):
-    plan = copy.deepcopy(prod_plan)
+def test_deleted_resources_are_not_priced(seed_plan):
+    plan = copy.deepcopy(seed_plan)
     for rc in plan["resource_changes"]:
         if rc["type"] == "aws_elasticache_replication_group":
             rc["change"]["actions"] = ["delete"]
@@ -92,51 +93,51 @@ def test_deleted_resources_are_not_priced(prod_plan):
     assert not [r for r in result["resources"] if r["type"] == "aws_elasticache_replication_group"]
 
 
-def test_planned_values_only_plan_is_priced(prod_plan):
-    plan = copy.deepcopy(prod_plan)
+def test_planned_values_only_plan_is_priced(seed_plan):
+    plan = copy.deepcopy(seed_plan)
     del plan["resource_changes"]
-    assert estimate(plan)["total_monthly_cost"] == estimate(copy.deepcopy(prod_plan))["total_monthly_cost"]
+    assert estimate(plan)["total_monthly_cost"] == estimate(copy.deepcopy(seed_plan))["total_monthly_cost"]
 
 
 # --- usage -----------------------------------------------------------------------------------
 
-def test_usage_layers_preset_type_pattern_address(prod_plan):
+def test_usage_layers_preset_type_pattern_address(seed_plan):
     usage = {"preset": "medium",
              "types": {"aws_nat_gateway": {"data_processed_gb": 10}},
              "resources": {"module.network.aws_nat_gateway.*": {"data_processed_gb": 20},
                            "module.network.aws_nat_gateway.this[0]": {"data_processed_gb": 30}}}
-    result = estimate(copy.deepcopy(prod_plan), usage=usage)
+    result = estimate(copy.deepcopy(seed_plan), usage=usage)
     gb = _res(result, "module.network.aws_nat_gateway.this[0]")["components"][1]
     assert gb["monthly_quantity"] == 30 and gb["usage_source"] == "usage resources[module.network.aws_nat_gateway.this[0]]"
     del usage["resources"]["module.network.aws_nat_gateway.this[0]"]
-    assert _res(estimate(copy.deepcopy(prod_plan), usage=usage),
+    assert _res(estimate(copy.deepcopy(seed_plan), usage=usage),
                 "module.network.aws_nat_gateway.this[0]")["components"][1]["monthly_quantity"] == 20
     del usage["resources"]
-    assert _res(estimate(copy.deepcopy(prod_plan), usage=usage),
+    assert _res(estimate(copy.deepcopy(seed_plan), usage=usage),
                 "module.network.aws_nat_gateway.this[0]")["components"][1]["monthly_quantity"] == 10
 
 
-def test_a_pattern_spanning_types_applies_each_type_its_own_keys(prod_plan):
-    result = estimate(copy.deepcopy(prod_plan), usage={"preset": "none", "resources": {
+def test_a_pattern_spanning_types_applies_each_type_its_own_keys(seed_plan):
+    result = estimate(copy.deepcopy(seed_plan), usage={"preset": "none", "resources": {
         "module.network.*": {"data_processed_gb": 40, "ingested_gb": 8}}})
     nat = _res(result, "module.network.aws_nat_gateway.this[0]")
     assert nat["components"][1]["monthly_quantity"] == 40
     flow = _res(result, "module.network.aws_flow_log.this")
     assert flow["components"][0]["monthly_quantity"] == 8 and flow["monthly_cost"] == 2   # 8 GB x $0.25 (to S3)
     with pytest.raises(CostError, match=r"resources\['module.network.\*'\].gigabytes is not a usage key of any"):
-        estimate(copy.deepcopy(prod_plan), usage={"resources": {"module.network.*": {"gigabytes": 1}}})
+        estimate(copy.deepcopy(seed_plan), usage={"resources": {"module.network.*": {"gigabytes": 1}}})
 
 
-def test_unmatched_usage_addresses_are_reported(prod_plan):
-    result = estimate(copy.deepcopy(prod_plan), usage={"resources": {"module.storage.aws_s3_bucket.modles": {
+def test_unmatched_usage_addresses_are_reported(seed_plan):
+    result = estimate(copy.deepcopy(seed_plan), usage={"resources": {"module.storage.aws_s3_bucket.modles": {
         "storage_gb": {"standard": 1}}}})
     assert result["unmatched_usage"] == ["module.storage.aws_s3_bucket.modles"]
 
 
-def test_node_group_average_size_policies(prod_plan):
+def test_node_group_average_size_policies(seed_plan):
     sizes = {}
     for policy in ("min", "desired", "max", 2.5):
-        result = estimate(copy.deepcopy(prod_plan), usage={"types": {"aws_eks_node_group": {"average_size": policy}}})
+        result = estimate(copy.deepcopy(seed_plan), usage={"types": {"aws_eks_node_group": {"average_size": policy}}})
         sizes[policy] = _res(result, "module.eks.aws_eks_node_group.spot")["components"][0]["monthly_quantity"] / 730
     assert sizes == {"min": 1, "desired": 2, "max": 4, 2.5: 2.5}
 
@@ -158,13 +159,13 @@ def test_not_a_plan(tmp_path):
         estimate(str(tmp_path / "missing.json"))
 
 
-def test_unknown_region(prod_plan):
+def test_unknown_region(seed_plan):
     with pytest.raises(CostError, match=r"unknown region 'ap-south-7'.*us-east-1, us-west-2"):
-        estimate(copy.deepcopy(prod_plan), region="ap-south-7")
+        estimate(copy.deepcopy(seed_plan), region="ap-south-7")
 
 
-def test_aliased_provider_in_an_unknown_region_is_named(prod_plan):
-    plan = copy.deepcopy(prod_plan)
+def test_aliased_provider_in_an_unknown_region_is_named(seed_plan):
+    plan = copy.deepcopy(seed_plan)
     plan["configuration"]["provider_config"]["aws.replica"]["expressions"]["region"]["constant_value"] = "xx-east-9"
     with pytest.raises(CostError, match=r"xx-east-9.*backups_replica"):
         estimate(plan)
@@ -190,24 +191,24 @@ def test_region_required_when_the_plan_has_none():
     ({"types": {"aws_nat_gateway": {"data_processed_gb": "lots"}}}, r"must be a number >= 0, got 'lots'"),
     ({"types": {"aws_vpc": {"x": 1}}}, r"aws_vpc takes no usage"),
 ])
-def test_bad_usage_is_a_clear_error(prod_plan, usage, message):
+def test_bad_usage_is_a_clear_error(seed_plan, usage, message):
     with pytest.raises(CostError, match=message):
-        estimate(copy.deepcopy(prod_plan), usage=usage)
+        estimate(copy.deepcopy(seed_plan), usage=usage)
 
 
-def test_bad_utilization(prod_plan):
+def test_bad_utilization(seed_plan):
     with pytest.raises(CostError, match=r"cpu must be a fraction between 0 and 1"):
-        estimate(copy.deepcopy(prod_plan), utilization={"on_demand": {"cpu": 35}})
+        estimate(copy.deepcopy(seed_plan), utilization={"on_demand": {"cpu": 35}})
 
 
 # --- delta, budget ---------------------------------------------------------------------------
 
-def test_delta_of_a_change(prod_plan):
-    bigger = copy.deepcopy(prod_plan)
+def test_delta_of_a_change(seed_plan):
+    bigger = copy.deepcopy(seed_plan)
     for rc in bigger["resource_changes"]:
         if rc["type"] == "aws_db_instance":
             rc["change"]["after"]["instance_class"] = "db.m6g.large"
-    before = estimate(copy.deepcopy(prod_plan))
+    before = estimate(copy.deepcopy(seed_plan))
     after = estimate(bigger)
     diff = cost.delta(before, after)
     assert diff["resources"][0]["address"] == "module.data.aws_db_instance.this"
@@ -228,14 +229,14 @@ def test_delta_added_and_removed():
         cost.delta({}, b)
 
 
-def test_budget(prod):
-    assert cost.check_budget(prod, 1000) is None
-    message = cost.check_budget(prod, 500)
+def test_budget(seed):
+    assert cost.check_budget(seed, 1000) is None
+    message = cost.check_budget(seed, 500)
     assert message.startswith("estimated monthly cost $641.07 exceeds the budget $500.00 by $141.07")
     assert "module.eks.aws_eks_node_group.on_demand $144.16" in message
     assert "module.data.aws_db_instance.this $132.87" in message
     with pytest.raises(CostError, match="budget must be a number"):
-        cost.check_budget(prod, -1)
+        cost.check_budget(seed, -1)
 
 
 # --- recommendations -------------------------------------------------------------------------
@@ -244,8 +245,8 @@ def _recs(result, kind):
     return [r for r in result["recommendations"] if r["kind"] == kind]
 
 
-def test_spot_recommendation_when_everything_is_on_demand(prod_plan):
-    plan = copy.deepcopy(prod_plan)
+def test_spot_recommendation_when_everything_is_on_demand(seed_plan):
+    plan = copy.deepcopy(seed_plan)
     for rc in plan["resource_changes"]:
         if rc["type"] == "aws_eks_node_group":
             rc["change"]["after"]["capacity_type"] = "ON_DEMAND"
@@ -255,12 +256,12 @@ def test_spot_recommendation_when_everything_is_on_demand(prod_plan):
     assert "0 % of 4 nodes" in rec["message"]
 
 
-def test_no_spot_recommendation_at_the_target_share(prod):
-    assert not _recs(prod, "spot")
+def test_no_spot_recommendation_at_the_target_share(seed):
+    assert not _recs(seed, "spot")
 
 
-def test_rightsizing_and_idle_from_utilization(prod_plan):
-    result = estimate(copy.deepcopy(prod_plan), utilization={
+def test_rightsizing_and_idle_from_utilization(seed_plan):
+    result = estimate(copy.deepcopy(seed_plan), utilization={
         "module.eks.aws_eks_node_group.on_demand": {"cpu": 0.22, "memory": 0.31},
         "spot": {"cpu": 0.02, "memory": 0.1},
         "module.data.aws_db_instance.this": {"cpu": 0.15, "memory": 0.2},
@@ -283,8 +284,8 @@ def test_rightsizing_of_an_oversized_node_group():
     assert rec["address"] == "aws_eks_node_group.batch" and rec["monthly_saving"] == pytest.approx(124.10)
 
 
-def test_idle_nat_and_tiering(prod_plan):
-    result = estimate(copy.deepcopy(prod_plan), usage={"types": {"aws_nat_gateway": {"data_processed_gb": 0}},
+def test_idle_nat_and_tiering(seed_plan):
+    result = estimate(copy.deepcopy(seed_plan), usage={"types": {"aws_nat_gateway": {"data_processed_gb": 0}},
                                                        "resources": {"module.storage.aws_s3_bucket.models": {
                                                            "storage_gb": {"standard": 2000}, "cold_fraction": 0.8}}})
     idle = _recs(result, "idle")
@@ -297,8 +298,8 @@ def test_idle_nat_and_tiering(prod_plan):
 
 # --- output shapes ---------------------------------------------------------------------------
 
-def test_infracost_shape(prod):
-    doc = cost.to_infracost(prod, project="prod")
+def test_infracost_shape(seed):
+    doc = cost.to_infracost(seed, project="seed")
     assert doc["totalMonthlyCost"] == "641.07"
     project = doc["projects"][0]
     assert project["breakdown"]["totalMonthlyCost"] == "641.07"
@@ -310,14 +311,14 @@ def test_infracost_shape(prod):
     json.dumps(doc)  # JSON-able
 
 
-def test_result_is_json_serialisable(prod):
-    json.dumps(prod)
-    assert prod["currency"] == "USD" and prod["catalog_date"] and prod["usage_preset"] == "medium"
+def test_result_is_json_serialisable(seed):
+    json.dumps(seed)
+    assert seed["currency"] == "USD" and seed["catalog_date"] and seed["usage_preset"] == "medium"
 
 
-def test_chart_is_a_deterministic_png(prod):
+def test_chart_is_a_deterministic_png(seed):
     pytest.importorskip("matplotlib")
-    series = [("medium", prod["breakdown"])]
+    series = [("medium", seed["breakdown"])]
     png = cost.chart_png(series)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert cost.chart_png(series) == png

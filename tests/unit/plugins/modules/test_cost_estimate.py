@@ -11,7 +11,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.cxr.mlops.plugins.modules import cost_estimate
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cost"
-PROD = str(FIXTURES / "production-plan.json")
+SEED = str(FIXTURES / "seed-plan.json")
 
 
 def run_module(capsys, **args):
@@ -24,7 +24,7 @@ def run_module(capsys, **args):
 
 
 def test_prices_the_plan(capsys):
-    out = run_module(capsys, plan=PROD)
+    out = run_module(capsys, plan=SEED)
     assert out["_rc"] == 0 and out["changed"] is False
     assert out["total_monthly_cost"] == 641.07 and out["usage_preset"] == "medium"
     assert out["currency"] == "USD" and out["catalog_date"]
@@ -35,7 +35,7 @@ def test_prices_the_plan(capsys):
 def test_usage_file_and_scenarios(capsys, tmp_path):
     usage = tmp_path / "usage.yml"
     usage.write_text("---\npreset: small\ndata_transfer_out_gb: 100\ntypes:\n  aws_lb:\n    lcu: 0\n")
-    out = run_module(capsys, plan=PROD, usage=str(usage), scenarios=["small", "large"])
+    out = run_module(capsys, plan=SEED, usage=str(usage), scenarios=["small", "large"])
     assert out["_rc"] == 0 and out["usage_preset"] == "small"
     assert out["scenarios"]["small"]["total_monthly_cost"] < out["scenarios"]["large"]["total_monthly_cost"]
     lb = next(r for r in out["resources"] if r["type"] == "aws_lb")
@@ -44,12 +44,12 @@ def test_usage_file_and_scenarios(capsys, tmp_path):
 
 
 def test_usage_preset_option_overrides_the_usage_preset(capsys):
-    out = run_module(capsys, plan=PROD, usage={"preset": "large"}, usage_preset="none")
+    out = run_module(capsys, plan=SEED, usage={"preset": "large"}, usage_preset="none")
     assert out["usage_preset"] == "none"
 
 
 def test_budget_exceeded_fails_naming_the_biggest_items(capsys):
-    out = run_module(capsys, plan=PROD, budget=400)
+    out = run_module(capsys, plan=SEED, budget=400)
     assert out["_rc"] == 1 and out["failed"] is True
     assert "exceeds the budget $400.00" in out["msg"]
     assert "module.eks.aws_eks_node_group.on_demand $144.16" in out["msg"]
@@ -57,12 +57,12 @@ def test_budget_exceeded_fails_naming_the_biggest_items(capsys):
 
 
 def test_budget_met(capsys):
-    out = run_module(capsys, plan=PROD, budget=700)
+    out = run_module(capsys, plan=SEED, budget=700)
     assert out["_rc"] == 0 and out["budget"] == {"limit": 700.0, "exceeded": False, "message": None}
 
 
 def test_compare_to(capsys):
-    out = run_module(capsys, plan=PROD, compare_to=str(FIXTURES / "golden" / "waf.plan.json"))
+    out = run_module(capsys, plan=SEED, compare_to=str(FIXTURES / "golden" / "waf.plan.json"))
     assert out["delta"]["total_monthly_cost_after"] == 641.07
     assert out["infracost"]["diffTotalMonthlyCost"] == "{:f}".format(
         __import__("decimal").Decimal(str(out["delta"]["total_monthly_cost_diff"])))
@@ -70,11 +70,11 @@ def test_compare_to(capsys):
 
 @pytest.mark.parametrize("args, message", [
     ({"plan": "/nonexistent/plan.json"}, "cannot be read"),
-    ({"plan": PROD, "region": "mars-1"}, "unknown region 'mars-1'"),
-    ({"plan": PROD, "usage": {"data_transfer_out_gb": -1}}, "data_transfer_out_gb must be >= 0"),
-    ({"plan": PROD, "budget": -5}, "budget must be >= 0"),
-    ({"plan": PROD, "scenarios": ["gigantic"]}, "'gigantic' is not a usage preset"),
-    ({"plan": PROD, "usage": 12}, "usage must be a mapping or a file path"),
+    ({"plan": SEED, "region": "mars-1"}, "unknown region 'mars-1'"),
+    ({"plan": SEED, "usage": {"data_transfer_out_gb": -1}}, "data_transfer_out_gb must be >= 0"),
+    ({"plan": SEED, "budget": -5}, "budget must be >= 0"),
+    ({"plan": SEED, "scenarios": ["gigantic"]}, "'gigantic' is not a usage preset"),
+    ({"plan": SEED, "usage": 12}, "usage must be a mapping or a file path"),
 ])
 def test_bad_input_fails_clearly(capsys, args, message):
     out = run_module(capsys, **args)
@@ -91,11 +91,11 @@ def test_not_a_plan(capsys, tmp_path):
 def test_chart_check_mode_then_write_then_unchanged(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     chart = tmp_path / "chart.png"
-    out = run_module(capsys, plan=PROD, chart_path=str(chart), scenarios=["small", "large"], _ansible_check_mode=True,
+    out = run_module(capsys, plan=SEED, chart_path=str(chart), scenarios=["small", "large"], _ansible_check_mode=True,
                      _ansible_diff=True)
     assert out["changed"] is True and not chart.exists()
     assert out["diff"]["after"].startswith("<PNG")
-    out = run_module(capsys, plan=PROD, chart_path=str(chart), scenarios=["small", "large"])
+    out = run_module(capsys, plan=SEED, chart_path=str(chart), scenarios=["small", "large"])
     assert out["changed"] is True and chart.read_bytes()[:4] == b"\x89PNG"
-    out = run_module(capsys, plan=PROD, chart_path=str(chart), scenarios=["small", "large"])
+    out = run_module(capsys, plan=SEED, chart_path=str(chart), scenarios=["small", "large"])
     assert out["changed"] is False
