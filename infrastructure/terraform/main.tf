@@ -6,6 +6,13 @@ data "aws_region" "current" {}
 locals {
   name         = "${var.project}-${var.environment}"
   cluster_name = "${local.name}-eks"
+  # Key prefixes of the backup jobs in the backups bucket (roles/backup_cronjobs defaults
+  # backup_cronjobs_postgres_prefix, _kube_prefix, _appdata_prefix): lifecycle rules and IRSA scope.
+  backup_prefixes = {
+    postgres    = "postgres"
+    kube_config = "kube-config"
+    appdata     = "appdata"
+  }
   tags = merge(var.tags, {
     Project     = var.project
     Environment = var.environment
@@ -103,6 +110,8 @@ module "storage" {
   data_lake_ia_transition_days       = var.data_lake_ia_transition_days
   data_lake_glacier_transition_days  = var.data_lake_glacier_transition_days
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  backup_retention_days              = var.backup_retention_days
+  backup_prefixes                    = local.backup_prefixes
 }
 
 module "edge" {
@@ -128,4 +137,43 @@ module "registry" {
   repositories             = var.ecr_repositories
   kms_deletion_window_days = var.kms_deletion_window_days
   node_role_arns           = values(module.eks.node_role_arns)
+}
+
+module "irsa" {
+  source                    = "./modules/irsa"
+  name                      = local.name
+  cluster_name              = module.eks.cluster_name
+  vpc_id                    = module.network.vpc_id
+  oidc_provider_arn         = module.eks.oidc_provider_arn
+  oidc_issuer_url           = module.eks.oidc_issuer_url
+  fluent_bit_log_group_arns = [module.observability.log_group_arns["app"]]
+  external_dns_zone_ids     = var.external_dns_zone_ids
+  backup = {
+    bucket_arn            = module.storage.bucket_arns["backups"]
+    kms_key_arn           = module.storage.kms_key_arn
+    source_bucket_arn     = module.storage.bucket_arns["data-lake"]
+    db_secret_arn         = module.data.db_master_secret_arn
+    db_secret_kms_key_arn = module.data.kms_key_arn
+    prefixes              = local.backup_prefixes
+  }
+}
+
+module "db_replica" {
+  source = "./modules/db_replica"
+  count  = var.db_cross_region_replica_enabled ? 1 : 0
+  providers = {
+    aws = aws.replica
+  }
+  name                     = local.name
+  source_db_arn            = module.data.db_arn
+  parameter_group_family   = module.data.db_parameter_group_family
+  parameters               = module.data.db_parameters
+  instance_class           = var.db_instance_class
+  max_allocated_storage    = var.db_max_allocated_storage
+  backup_retention_period  = var.db_backup_retention_period
+  deletion_protection      = var.db_deletion_protection
+  monitoring_role_arn      = module.data.monitoring_role_arn
+  vpc_cidr                 = var.db_replica_vpc_cidr
+  kms_deletion_window_days = var.kms_deletion_window_days
+  log_retention_days       = var.log_retention_days
 }

@@ -72,6 +72,21 @@ output "oidc_provider_arn" {
   value       = module.eks.oidc_provider_arn
 }
 
+output "irsa_role_arns" {
+  description = "IRSA role ARNs by purpose: aws_load_balancer_controller, cluster_autoscaler, aws_for_fluent_bit, external_dns (cluster_baseline_irsa_role_arns), backup_postgres, backup_kube_config, backup_appdata (backup_cronjobs_*_irsa_role_arn)."
+  value       = module.irsa.role_arns
+}
+
+output "irsa_role_names" {
+  description = "IRSA role names by purpose (health_check_backup_role_names takes the backup_* ones)."
+  value       = module.irsa.role_names
+}
+
+output "irsa_service_accounts" {
+  description = "The service account (<namespace>/<name>) each IRSA role trusts, by purpose."
+  value       = module.irsa.service_accounts
+}
+
 output "node_role_arns" {
   description = "Node role ARNs by node group (ondemand, spot)."
   value       = module.eks.node_role_arns
@@ -116,6 +131,19 @@ output "db_username" {
 output "db_master_secret_arn" {
   description = "Secrets Manager ARN of the RDS-managed master password."
   value       = module.data.db_master_secret_arn
+}
+
+output "db_replica" {
+  description = "The cross-region read replica (identifier, arn, address, region, kms_key_arn, subnet_group_name, security_group_id); null when db_cross_region_replica_enabled is false."
+  value = var.db_cross_region_replica_enabled ? {
+    identifier        = module.db_replica[0].db_identifier
+    arn               = module.db_replica[0].db_arn
+    address           = module.db_replica[0].db_address
+    region            = module.db_replica[0].region
+    kms_key_arn       = module.db_replica[0].kms_key_arn
+    subnet_group_name = module.db_replica[0].subnet_group_name
+    security_group_id = module.db_replica[0].security_group_id
+  } : null
 }
 
 output "redis_primary_endpoint" {

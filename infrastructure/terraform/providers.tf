@@ -40,7 +40,8 @@ provider "aws" {
   }
 }
 
-# Replica region for cross-region replication of model artifacts.
+# Replica region: cross-region replication of the model artifacts and, when
+# db_cross_region_replica_enabled, the RDS read replica with its network.
 provider "aws" {
   alias  = "replica"
   region = var.replica_region
@@ -52,10 +53,13 @@ provider "aws" {
   s3_use_path_style           = local.sandbox
 
   endpoints {
-    iam = local.endpoint
-    kms = local.endpoint
-    s3  = local.endpoint
-    sts = local.endpoint
+    cloudwatchlogs = local.endpoint
+    ec2            = local.endpoint
+    iam            = local.endpoint
+    kms            = local.endpoint
+    rds            = local.endpoint
+    s3             = local.endpoint
+    sts            = local.endpoint
   }
 
   default_tags {

@@ -263,6 +263,26 @@ variable "db_backup_retention_period" {
   }
 }
 
+variable "db_cross_region_replica_enabled" {
+  description = "Create a cross-region read replica of the database in replica_region (with its own KMS key and an isolated database VPC) for regional failover. Off by default: roughly the primary's single-AZ instance price again (docs/terraform.md)."
+  type        = bool
+  default     = false
+  validation {
+    condition     = !var.db_cross_region_replica_enabled || var.replica_region != var.region
+    error_message = "db_cross_region_replica_enabled needs a replica_region different from region."
+  }
+}
+
+variable "db_replica_vpc_cidr" {
+  description = "CIDR of the isolated database VPC in replica_region that holds the cross-region replica (/16 to /22; keep it apart from the VPCs it may be peered with)."
+  type        = string
+  default     = "10.60.0.0/20"
+  validation {
+    condition     = can(cidrhost(var.db_replica_vpc_cidr, 0)) && tonumber(split("/", var.db_replica_vpc_cidr)[1]) >= 16 && tonumber(split("/", var.db_replica_vpc_cidr)[1]) <= 22
+    error_message = "db_replica_vpc_cidr must be a valid IPv4 CIDR with a prefix between /16 and /22."
+  }
+}
+
 variable "db_deletion_protection" {
   description = "RDS deletion protection (must be true in production)."
   type        = bool
@@ -335,6 +355,16 @@ variable "noncurrent_version_expiration_days" {
   validation {
     condition     = var.noncurrent_version_expiration_days >= 1
     error_message = "noncurrent_version_expiration_days must be >= 1."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "Days the backup jobs' dumps and configuration archives are kept in the backups bucket (S3 expires them the day after; noncurrent versions there are kept as long). Match backup_cronjobs_retention_days."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 3650 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number between 1 and 3650."
   }
 }
 
@@ -411,6 +441,16 @@ variable "waf_rate_limit" {
   validation {
     condition     = var.waf_rate_limit >= 100 && var.waf_rate_limit <= 2000000000
     error_message = "waf_rate_limit must be between 100 and 2000000000."
+  }
+}
+
+variable "external_dns_zone_ids" {
+  description = "Route 53 hosted zone ids ExternalDNS may change records in (its IRSA role). Empty: it may list zones and change nothing."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for z in var.external_dns_zone_ids : can(regex("^Z[A-Z0-9]{1,32}$", z))])
+    error_message = "external_dns_zone_ids must hold hosted zone ids such as Z0123456789ABCDEFGHIJ (without /hostedzone/)."
   }
 }
 

@@ -11,6 +11,7 @@ moto server, another region), and static checks (fmt, validate, checkov skip rea
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -173,7 +174,7 @@ def client(tf_env, service, region=REGION):
 def test_plan_covers_every_module_and_outputs_are_complete(stack):
     managed = [rc for rc in stack["plan"]["resource_changes"] if rc["mode"] == "managed"]
     modules = {rc["address"].split(".")[1] for rc in managed}
-    assert modules == {"network", "eks", "data", "storage", "edge", "registry", "observability"}
+    assert modules == {"network", "eks", "data", "storage", "edge", "registry", "observability", "irsa"}
     assert all(rc["change"]["actions"] == ["create"] for rc in managed) and len(managed) > 100
     out = stack["outputs"]
     for name in ("cluster_name", "cluster_endpoint", "cluster_ca", "cluster_arn", "oidc_provider_arn", "db_endpoint",
@@ -185,6 +186,8 @@ def test_plan_covers_every_module_and_outputs_are_complete(stack):
     assert set(out["node_role_arns"]) == {"ondemand", "spot"}
     assert set(out["target_group_arns"]) == {"blue", "green"}
     assert set(out["kms_key_arns"]) == {"eks_secrets", "data", "storage", "replica", "ecr", "logs"}
+    assert set(out["irsa_role_arns"]) == set(_role_service_accounts())
+    assert out.get("db_replica") is None  # the cross-region replica is off by default
     assert len(out["private_subnet_ids"]) == len(out["public_subnet_ids"]) == SIZING["az_count"]
     assert out["region"] == REGION and out["account_id"] == "123456789012"
 
@@ -292,10 +295,189 @@ def test_redis_encrypted_with_auth_and_member_clusters(stack, tf_env):
     assert group["NodeGroups"][0]["PrimaryEndpoint"]["Address"] == out["redis_primary_endpoint"]
 
 
+@functools.lru_cache(maxsize=1)
+def _role_service_accounts() -> dict[str, str]:
+    """<namespace>/<name> of every service account an IRSA role is for, read from the roles that create them."""
+    import yaml
+    addons = yaml.safe_load((ROOT / "roles" / "cluster_baseline" / "vars" / "main.yml").read_text())["cluster_baseline__addon_defaults"]
+    out = {}
+    for key in ("aws_load_balancer_controller", "cluster_autoscaler", "aws_for_fluent_bit", "external_dns"):
+        values = addons[key]["values"]
+        sa = values.get("serviceAccount") or values["rbac"]["serviceAccount"]
+        out[key] = f"{addons[key]['namespace']}/{sa['name']}"
+    namespace = yaml.safe_load((ROOT / "roles" / "backup_cronjobs" / "defaults" / "main.yml").read_text())["backup_cronjobs_namespace"]
+    template = (ROOT / "roles" / "backup_cronjobs" / "templates" / "resources.yml.j2").read_text()
+    for job_id, name in re.findall(r"'id': '([a-z-]+)', 'name': '([a-z-]+)'", template):
+        out["backup_" + job_id.replace("-", "_")] = f"{namespace}/{name}"
+    return out
+
+
+def test_irsa_service_accounts_are_read_from_the_roles():
+    assert _role_service_accounts() == {
+        "aws_load_balancer_controller": "kube-system/aws-load-balancer-controller",
+        "cluster_autoscaler": "kube-system/cluster-autoscaler",
+        "aws_for_fluent_bit": "amazon-cloudwatch/aws-for-fluent-bit",
+        "external_dns": "kube-system/external-dns",
+        "backup_postgres": "cxr-backups/cxr-backup-postgres",
+        "backup_kube_config": "cxr-backups/cxr-backup-kube-config",
+        "backup_appdata": "cxr-backups/cxr-backup-appdata",
+    }
+
+
+def _statements(document) -> list[dict]:
+    doc = json.loads(document) if isinstance(document, str) else document
+    return doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.slow
+def test_irsa_roles_trust_only_their_service_account_through_the_cluster_oidc_provider(stack, tf_env):
+    out, iam = stack["outputs"], client(tf_env, "iam")
+    issuer = client(tf_env, "eks").describe_cluster(name=out["cluster_name"])["cluster"]["identity"]["oidc"]["issuer"]
+    host = issuer.removeprefix("https://")
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=out["oidc_provider_arn"])
+    assert provider["ClientIDList"] == ["sts.amazonaws.com"] and out["oidc_provider_arn"].endswith(host)
+    assert out["irsa_service_accounts"] == _role_service_accounts()
+    for key, sa in _role_service_accounts().items():
+        arn = out["irsa_role_arns"][key]
+        role = iam.get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]
+        assert role["Arn"] == arn and role["RoleName"] == f"cxr-local-{key.replace('_', '-')}"
+        [stmt] = _statements(role["AssumeRolePolicyDocument"])
+        namespace, name = sa.split("/")
+        assert stmt["Effect"] == "Allow" and stmt["Action"] == "sts:AssumeRoleWithWebIdentity", key
+        assert stmt["Principal"] == {"Federated": out["oidc_provider_arn"]}, key
+        assert stmt["Condition"] == {"StringEquals": {f"{host}:sub": f"system:serviceaccount:{namespace}:{name}",
+                                                      f"{host}:aud": "sts.amazonaws.com"}}, key
+        assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == [key.replace("_", "-")], key
+    assert out["irsa_role_names"] == {k: a.rsplit("/", 1)[1] for k, a in out["irsa_role_arns"].items()}
+
+
+@pytest.mark.slow
+def test_irsa_policies_reach_only_their_own_resources(stack, tf_env):
+    out, iam = stack["outputs"], client(tf_env, "iam")
+
+    def policy(key):
+        name = out["irsa_role_names"][key]
+        return _statements(iam.get_role_policy(RoleName=name, PolicyName=key.replace("_", "-"))["PolicyDocument"])
+
+    bucket_arn, lake_arn = out["backup_bucket_arn"], out["data_lake_bucket_arn"]
+    for key, prefix in (("backup_postgres", "postgres"), ("backup_kube_config", "kube-config"), ("backup_appdata", "appdata")):
+        stmts = {s["Sid"]: s for s in policy(key)}
+        assert _as_list(stmts["ReadWritePruneOwnPrefix"]["Resource"]) == [f"{bucket_arn}/{prefix}/*"], key
+        assert {"s3:PutObject", "s3:GetObject"} <= set(stmts["ReadWritePruneOwnPrefix"]["Action"]), key
+        assert stmts["ListOwnPrefix"]["Condition"] == {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}, key
+        assert stmts["BucketKeyThroughS3"]["Resource"] == out["kms_key_arns"]["storage"], key
+        backup_objects = [r for s in stmts.values() for r in _as_list(s["Resource"]) if r.startswith(bucket_arn + "/")]
+        assert all(r.startswith(f"{bucket_arn}/{prefix}/") for r in backup_objects), (key, backup_objects)
+        # only the application-data copy reads the data lake, only the dump reads the DB secret
+        assert any(lake_arn in _as_list(s["Resource"]) for s in stmts.values()) is (key == "backup_appdata"), key
+        assert ("ReadDatabaseSecret" in stmts) is (key == "backup_postgres"), key
+    assert {s["Sid"]: s for s in policy("backup_postgres")}["ReadDatabaseSecret"]["Resource"] == out["db_master_secret_arn"]
+
+    [scale] = [s for s in policy("cluster_autoscaler") if s["Sid"] == "ScaleOwnNodeGroups"]
+    assert scale["Condition"]["StringEquals"] == {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{out['cluster_name']}": "owned",
+                                                  "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true"}
+    app = client(tf_env, "logs").describe_log_groups(logGroupNamePrefix=out["log_group_names"]["app"])["logGroups"][0]["arn"]
+    assert {r for s in policy("aws_for_fluent_bit") for r in _as_list(s["Resource"])} == {app.removesuffix(":*"), app.removesuffix(":*") + ":*"}
+    # no hosted zone given (external_dns_zone_ids = []): ExternalDNS may list zones and change nothing
+    assert [(s["Sid"], s["Action"]) for s in policy("external_dns")] == [("ListZones", "route53:ListHostedZones")]
+    lbc = policy("aws_load_balancer_controller")
+    tagged = [s for s in lbc if "aws:ResourceTag/elbv2.k8s.aws/cluster" in json.dumps(s.get("Condition", {}))]
+    assert tagged and all(out["cluster_name"] in json.dumps(s["Condition"]) for s in tagged)
+    [create_sg] = [s for s in lbc if s["Sid"] == "CreateSecurityGroup"]
+    assert any(r.endswith(f":vpc/{out['vpc_id']}") for r in _as_list(create_sg["Resource"]))
+
+
+@pytest.mark.slow
+def test_backups_bucket_expires_backups_after_the_retention(stack, tf_env):
+    out, s3 = stack["outputs"], client(tf_env, "s3")
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=out["backup_bucket_name"])["Rules"]}
+    assert set(rules) == {"tiering", "expire-postgres", "expire-kube-config", "appdata-tiering"}
+    assert all(r["Status"] == "Enabled" for r in rules.values())
+    for rule_id, prefix in (("expire-postgres", "postgres/"), ("expire-kube-config", "kube-config/")):
+        assert rules[rule_id]["Filter"] == {"Prefix": prefix}
+        assert rules[rule_id]["Expiration"] == {"Days": 31}  # backup_retention_days (30) + 1: the jobs prune first
+    everything = rules["tiering"]
+    assert everything["Filter"] == {"Prefix": ""}
+    assert everything["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    assert everything["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+    assert everything["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+    assert "Transitions" not in everything  # dumps are not tiered to Glacier IR only to be deleted a day later
+    # application-data copies are never expired while their source exists, only tiered
+    assert rules["appdata-tiering"]["Filter"] == {"Prefix": "appdata/"} and "Expiration" not in rules["appdata-tiering"]
+    assert rules["appdata-tiering"]["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER_IR"}]
+    # the other buckets keep their single tiering rule
+    assert [r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=out["model_bucket_name"])["Rules"]] == ["tiering"]
+
+
 @pytest.mark.slow
 def test_second_plan_shows_no_changes(stack, tf_env):
     proc = terraform(tf_env, "plan", "-input=false", "-detailed-exitcode", f"-var-file={tf_env['varfile']}", check=False)
     assert proc.returncode == 0, f"second plan is not empty (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_cross_region_replica_is_opt_in_and_lands_in_the_replica_region(stack, tf_env):
+    """db_cross_region_replica_enabled=true on the applied stack: the plan adds the replica module and
+    changes nothing else; moto (patched) applies it as a read replica of the primary's ARN in the
+    replica region, under that region's KMS key; its second plan is empty. Afterwards it is removed
+    (deletion protection off, as an operator must, then a targeted apply with the flag off), so the
+    other tests see the default stack whatever the order."""
+    out, work, varfile = stack["outputs"], tf_env["work"], tf_env["varfile"]
+    on = ["-var", "db_cross_region_replica_enabled=true"]
+    source = client(tf_env, "rds").describe_db_instances(DBInstanceIdentifier=out["db_identifier"])["DBInstances"][0]
+    plan_file = work / "replica.tfplan"
+    terraform(tf_env, "plan", "-input=false", "-refresh=false", f"-var-file={varfile}", *on, f"-out={plan_file}")
+    plan = json.loads(terraform(tf_env, "show", "-json", str(plan_file)).stdout)
+
+    changes = [rc for rc in plan["resource_changes"] if rc["mode"] == "managed" and rc["change"]["actions"] != ["no-op"]]
+    assert changes and all(rc["change"]["actions"] == ["create"] for rc in changes)
+    assert {rc["module_address"] for rc in changes} == {"module.db_replica[0]"}, "enabling the replica changed something else"
+    [db] = [rc for rc in changes if rc["type"] == "aws_db_instance"]
+    after = db["change"]["after"]
+    assert after["identifier"] == "cxr-local-postgres-replica"  # dr_failover_db_instance_id
+    assert after["replicate_source_db"] == source["DBInstanceArn"]
+    assert (after["storage_encrypted"], after["publicly_accessible"], after["backup_retention_period"]) == (True, False, 30)
+    # in the replica region: the module runs on the aws.replica provider (region = var.replica_region)
+    config = plan["configuration"]
+    [res] = [r for r in config["root_module"]["module_calls"]["db_replica"]["module"]["resources"] if r["address"] == "aws_db_instance.this"]
+    assert res["provider_config_key"] == "aws.replica"
+    assert config["provider_config"]["aws.replica"]["expressions"]["region"]["references"][0] == "var.replica_region"
+    assert plan["variables"]["replica_region"]["value"] == REPLICA_REGION
+    zones = sorted(rc["change"]["after"]["availability_zone"] for rc in changes if rc["type"] == "aws_subnet")
+    assert zones == [f"{REPLICA_REGION}a", f"{REPLICA_REGION}b"]
+
+    terraform(tf_env, "apply", "-input=false", str(plan_file))
+    rds = client(tf_env, "rds", REPLICA_REGION)
+    try:
+        replica_out = json.loads(terraform(tf_env, "output", "-json", "db_replica").stdout)
+        replica = rds.describe_db_instances(DBInstanceIdentifier=replica_out["identifier"])["DBInstances"][0]
+        assert replica["DBInstanceArn"].split(":")[3] == REPLICA_REGION == replica_out["region"]
+        assert replica["ReadReplicaSourceDBInstanceIdentifier"] == source["DBInstanceArn"]
+        assert replica["StorageEncrypted"] is True and replica["KmsKeyId"] == replica_out["kms_key_arn"]
+        key = client(tf_env, "kms", REPLICA_REGION).describe_key(KeyId=replica_out["kms_key_arn"])["KeyMetadata"]
+        assert key["Arn"].split(":")[3] == REPLICA_REGION and key["KeyManager"] == "CUSTOMER"
+        assert replica["BackupRetentionPeriod"] == 30 and replica["DeletionProtection"] is True
+        assert replica["PubliclyAccessible"] is False and replica["DBSubnetGroup"]["DBSubnetGroupName"] == replica_out["subnet_group_name"]
+        vpc = client(tf_env, "ec2", REPLICA_REGION).describe_vpcs(VpcIds=[replica["DBSubnetGroup"]["VpcId"]])["Vpcs"][0]
+        assert vpc["CidrBlock"] == "10.60.0.0/20"
+        assert replica["PerformanceInsightsKMSKeyId"] == replica_out["kms_key_arn"]
+        proc = terraform(tf_env, "plan", "-input=false", "-detailed-exitcode", f"-var-file={varfile}", *on,
+                         "-target=module.db_replica", check=False)
+        assert proc.returncode == 0, f"second plan of the replica is not empty:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    finally:
+        try:
+            rds.modify_db_instance(DBInstanceIdentifier="cxr-local-postgres-replica", DeletionProtection=False, ApplyImmediately=True)
+        except ClientError:
+            pass  # not created
+        terraform(tf_env, "apply", "-auto-approve", "-input=false", f"-var-file={varfile}", "-target=module.db_replica")
+    assert not [d for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == "cxr-local-postgres-replica"]
+    source_after = client(tf_env, "rds").describe_db_instances(DBInstanceIdentifier=out["db_identifier"])["DBInstances"][0]
+    assert source_after["MasterUserSecret"]["SecretArn"] == out["db_master_secret_arn"]
+    client(tf_env, "secretsmanager").describe_secret(SecretId=out["db_master_secret_arn"])  # the source's secret survived
 
 
 BAD_INPUT = {  # each value breaks one validation block; terraform reports all of them at once
@@ -420,6 +602,32 @@ def test_patch_rds_instances_have_their_own_resource_id(patched):
     ids = {db["DBInstanceIdentifier"]: db["DbiResourceId"] for db in rds.describe_db_instances()["DBInstances"]
            if db["DBInstanceIdentifier"].startswith("p-id-")}
     assert len(set(ids.values())) == 2, ids
+
+
+def test_patch_rds_cross_region_read_replica(patched, tf_env):
+    src, dst = patched("rds"), client(tf_env, "rds", "eu-central-1")
+    src.create_db_instance(DBInstanceIdentifier="p-src", Engine="postgres", DBInstanceClass="db.t4g.micro", MasterUsername="u",
+                           ManageMasterUserPassword=True, AllocatedStorage=20, BackupRetentionPeriod=7)
+    source = src.describe_db_instances(DBInstanceIdentifier="p-src")["DBInstances"][0]
+    ec2 = client(tf_env, "ec2", "eu-central-1")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.8.{i}.0/24", AvailabilityZone=f"eu-central-1{z}")["Subnet"]["SubnetId"]
+               for i, z in enumerate("ab")]
+    dst.create_db_subnet_group(DBSubnetGroupName="p-dr", DBSubnetGroupDescription="d", SubnetIds=subnets)
+    key = "arn:aws:kms:eu-central-1:123456789012:key/dr"
+    dst.create_db_instance_read_replica(DBInstanceIdentifier="p-replica", SourceDBInstanceIdentifier=source["DBInstanceArn"],
+                                        DBInstanceClass="db.t4g.micro", DBSubnetGroupName="p-dr", KmsKeyId=key,
+                                        EnablePerformanceInsights=True, PerformanceInsightsKMSKeyId=key)
+    replica = dst.describe_db_instances(DBInstanceIdentifier="p-replica")["DBInstances"][0]
+    assert replica["DBInstanceArn"] == "arn:aws:rds:eu-central-1:123456789012:db:p-replica"
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"] == source["DBInstanceArn"]
+    assert replica["DBSubnetGroup"]["DBSubnetGroupName"] == "p-dr" and replica["DBSubnetGroup"]["VpcId"] == vpc
+    assert replica["KmsKeyId"] == key and replica["PerformanceInsightsKMSKeyId"] == key
+    assert replica["DbiResourceId"] != source["DbiResourceId"] and "MasterUserSecret" not in replica
+    assert src.describe_db_instances(DBInstanceIdentifier="p-src")["DBInstances"][0]["ReadReplicaDBInstanceIdentifiers"] == [replica["DBInstanceArn"]]
+    dst.delete_db_instance(DBInstanceIdentifier="p-replica", SkipFinalSnapshot=True)
+    assert src.describe_db_instances(DBInstanceIdentifier="p-src")["DBInstances"][0]["ReadReplicaDBInstanceIdentifiers"] == []
+    patched("secretsmanager").describe_secret(SecretId=source["MasterUserSecret"]["SecretArn"])  # still the source's
 
 
 def test_patch_ec2_referenced_rule_keeps_description(patched):

@@ -500,6 +500,57 @@ def rds_unique_resource_id() -> None:
     DBInstance.__init__ = __init__
 
 
+@_patch
+def rds_cross_region_read_replica() -> None:
+    """CreateDBInstanceReadReplica with a source ARN in another region creates the replica in the
+    region called, as AWS does; deleting it unlinks it from its source.
+
+    Stock moto copies the source instance and sets the requested fields on the copy *before*
+    moving it to the called region, so the replica's own subnet group (which must be in the
+    replica's region) is "not found".  The copy also keeps the source's DbiResourceId, its
+    Performance Insights settings and its RDS-managed master secret (deleting the replica then
+    deleted the source's secret), and deleting a cross-region replica raised, because the source
+    lists it by ARN.  Now the replica belongs to the called region before anything is looked up,
+    gets its own DbiResourceId and the request's Performance Insights settings, owns no master
+    secret (the source does), and deletion removes its ARN or identifier from the source's list.
+    """
+    import hashlib
+
+    from moto.rds.models import DBInstance, RDSBackend
+
+    if getattr(RDSBackend.create_db_instance_read_replica, "_cxr_patched", False):
+        return
+    original_create = RDSBackend.create_db_instance_read_replica
+    pi_fields = {"enableperformanceinsights": "performance_insights_enabled",
+                 "performanceinsightskmskeyid": "performance_insights_kms_key_id",
+                 "performanceinsightsretentionperiod": "performance_insights_retention_period"}
+
+    def create_db_instance_read_replica(self, db_kwargs):
+        if self.arn_regex.match(db_kwargs.get("source_db_instance_identifier") or ""):
+            db_kwargs = {"backend": self, **db_kwargs}  # first: the setters below look up this region
+        replica = original_create(self, db_kwargs)
+        seed = f"{self.region_name}/{replica.db_instance_identifier}"
+        replica.dbi_resource_id = "db-" + hashlib.sha256(seed.encode()).hexdigest()[:26].upper()
+        replica.manage_master_user_password = False
+        replica.__dict__.pop("master_user_secret", None)
+        requested = {pi_fields[k.replace("_", "").lower()]: v for k, v in db_kwargs.items()
+                     if k.replace("_", "").lower() in pi_fields}
+        replica.performance_insights_enabled = bool(requested.get("performance_insights_enabled"))
+        replica.performance_insights_kms_key_id = requested.get("performance_insights_kms_key_id")
+        replica.performance_insights_retention_period = (
+            requested.get("performance_insights_retention_period") or (7 if replica.performance_insights_enabled else None))
+        return replica
+
+    def remove_replica(self, replica):
+        for ref in (replica.db_instance_identifier, replica.db_instance_arn):
+            if ref in self.replicas:
+                self.replicas.remove(ref)
+
+    create_db_instance_read_replica._cxr_patched = True
+    RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
+    DBInstance.remove_replica = remove_replica
+
+
 # --------------------------------------------------------------------------------- EC2
 @_patch
 def ec2_referenced_rule_description() -> None:

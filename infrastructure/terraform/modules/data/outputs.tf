@@ -57,3 +57,18 @@ output "redis_port" {
   description = "Redis port."
   value       = aws_elasticache_replication_group.this.port
 }
+
+output "monitoring_role_arn" {
+  description = "IAM role of RDS enhanced monitoring (IAM is global: the cross-region replica uses it too)."
+  value       = aws_iam_role.rds_monitoring.arn
+}
+
+output "db_parameter_group_family" {
+  description = "Parameter group family of the database (postgres<major>)."
+  value       = aws_db_parameter_group.this.family
+}
+
+output "db_parameters" {
+  description = "Parameters of the database's parameter group (name, value), for the replica's own group."
+  value       = [for p in aws_db_parameter_group.this.parameter : { name = p.name, value = p.value }]
+}

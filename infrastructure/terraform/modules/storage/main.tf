@@ -26,10 +26,37 @@ locals {
       { days = var.data_lake_ia_transition_days, storage_class = "STANDARD_IA" },
       { days = var.data_lake_glacier_transition_days, storage_class = "GLACIER_IR" },
     ]
-    backups = [{ days = 30, storage_class = "GLACIER_IR" }]
+    # Backups: dumps and archives are expired after the retention (below), so tiering them to
+    # Glacier IR (90-day minimum storage) would only add early-deletion charges; only the
+    # long-lived application-data copies are tiered (rule "appdata-tiering").
+    backups = []
     logs    = [{ days = 30, storage_class = "STANDARD_IA" }]
   }
   expiration_days = { logs = 365 }
+  noncurrent_days = { for k in keys(local.all_buckets) : k => k == "backups" ? var.backup_retention_days : var.noncurrent_version_expiration_days }
+
+  # Extra rules of the backups bucket, each on one prefix of the backup jobs. The dumps and the
+  # configuration archives expire the day after the retention window: the jobs prune first (and keep
+  # the newest good set), S3 enforces the retention even when a job stops running. Application-data
+  # copies never expire while their source object exists (the incremental state relies on them);
+  # their replaced and deleted versions are noncurrent and expire with the bucket-wide rule.
+  backup_rules = {
+    expire-postgres = {
+      prefix      = "${var.backup_prefixes.postgres}/"
+      expire_days = var.backup_retention_days + 1
+      transitions = []
+    }
+    expire-kube-config = {
+      prefix      = "${var.backup_prefixes.kube_config}/"
+      expire_days = var.backup_retention_days + 1
+      transitions = []
+    }
+    appdata-tiering = {
+      prefix      = "${var.backup_prefixes.appdata}/"
+      expire_days = null
+      transitions = [{ days = 30, storage_class = "GLACIER_IR" }]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "key" {
@@ -139,12 +166,47 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       }
     }
 
+    # Backups: once their noncurrent versions are gone, remove the delete markers left behind by
+    # expiration and pruning (a rule with an expiration in days cannot also do this).
+    dynamic "expiration" {
+      for_each = each.key == "backups" ? [1] : []
+      content {
+        expired_object_delete_marker = true
+      }
+    }
+
     noncurrent_version_expiration {
-      noncurrent_days = var.noncurrent_version_expiration_days
+      noncurrent_days = local.noncurrent_days[each.key]
     }
 
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
+    }
+  }
+
+  dynamic "rule" {
+    for_each = each.key == "backups" ? local.backup_rules : {}
+    content {
+      id     = rule.key
+      status = "Enabled"
+      filter {
+        prefix = rule.value.prefix
+      }
+
+      dynamic "transition" {
+        for_each = rule.value.transitions
+        content {
+          days          = transition.value.days
+          storage_class = transition.value.storage_class
+        }
+      }
+
+      dynamic "expiration" {
+        for_each = rule.value.expire_days == null ? [] : [rule.value.expire_days]
+        content {
+          days = expiration.value
+        }
+      }
     }
   }
 

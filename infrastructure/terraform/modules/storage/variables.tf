@@ -27,3 +27,17 @@ variable "noncurrent_version_expiration_days" {
   description = "Days noncurrent versions are kept."
   type        = number
 }
+
+variable "backup_retention_days" {
+  description = "Days backup dumps and archives are kept; they expire the day after. Also how long noncurrent versions in the backups bucket are kept."
+  type        = number
+}
+
+variable "backup_prefixes" {
+  description = "Key prefixes of the backup jobs in the backups bucket (backup_cronjobs_*_prefix): postgres, kube_config, appdata."
+  type = object({
+    postgres    = string
+    kube_config = string
+    appdata     = string
+  })
+}
