@@ -41,11 +41,10 @@ unit: bootstrap ## unit tests of modules, filters and module_utils
 integration: bootstrap sandbox ## integration tests against the sandbox (real servers)
 	pytest -n $(PYTEST_WORKERS) --dist loadfile tests --ignore=tests/unit $(PYTEST_ARGS)
 
-molecule: bootstrap sandbox ## molecule scenarios (default driver, localhost, against the sandbox)
-	@set -e; for s in $$(ls -d molecule/*/ 2>/dev/null | xargs -n1 basename); do \
-	  echo "== molecule test -s $$s"; molecule test -s $$s; done
+molecule: bootstrap sandbox ## only the molecule scenarios (part of make test; default driver, localhost, sandbox)
+	pytest tests/integration/test_molecule.py $(PYTEST_ARGS)
 
-test: bootstrap ## lint, unit and integration tests, syntax check, build (what CI runs; molecule: make molecule)
+test: bootstrap ## lint, unit, molecule and integration tests, syntax check, build (what CI runs)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory sandbox
 	pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
