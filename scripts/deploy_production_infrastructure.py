@@ -13,7 +13,9 @@ Exit codes tell failure kinds apart:
                                      7  interrupted (SIGINT/SIGTERM)
 
 The runner's artifacts (events, stdout, the command line) stay in --artifacts-dir for AWX-style
-post-mortems. Nothing secret is printed: task results are not shown, only names and states.
+post-mortems. Nothing secret is printed: task results are not shown, only names and states. Nothing
+secret is kept there either: no env/ files, the `command` file without the process environment, and
+extra vars passed through a private temporary file that is removed after the run.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,9 +40,17 @@ def parse_extra_vars(items: list[str]) -> dict:
     for item in items:
         if item.startswith("@"):
             import yaml
-            data = yaml.safe_load(Path(item[1:]).read_text())
+            try:
+                data = yaml.safe_load(Path(item[1:]).read_text())
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f"{item[1:]}:{mark.line + 1}" if mark else item[1:]
+                raise ValueError(f"--extra-vars {where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}") from None
         elif item.lstrip().startswith("{"):
-            data = json.loads(item)
+            try:
+                data = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--extra-vars: JSON syntax error at column {exc.colno}: {exc.msg}") from None
         elif "=" in item:
             key, value = item.split("=", 1)
             data = {key: value}
@@ -49,6 +60,19 @@ def parse_extra_vars(items: list[str]) -> dict:
             raise ValueError(f"--extra-vars {item!r}: not a mapping")
         result.update(data)
     return result
+
+
+def scrub_command_file(artifact_dir: str) -> None:
+    """ansible-runner records the whole process environment (AWS keys included) in `command`:
+    keep only the command line and the working directory."""
+    path = Path(artifact_dir) / "command"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict) and "env" in data:
+        data.pop("env")
+        path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +116,9 @@ def runner_options(args: argparse.Namespace) -> dict:
         "inventory": str(ROOT / "inventories" / args.env),
         "extravars": parse_extra_vars(args.extra_vars),
         "envvars": {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+        # Nothing that may hold a secret is written under the artifacts: no env/ files (extra vars,
+        # environment, passwords), and the `command` file is rewritten without the environment.
+        "suppress_env_files": True,
         "quiet": True,
     }
     if tags:
@@ -202,15 +229,32 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum, _frame):
         interrupted["flag"] = True
 
+    # Extra vars may hold secrets: they reach ansible-playbook through a private file outside the
+    # artifacts (not on its command line, which the runner records), removed after the run.
+    fd, extravars_file = tempfile.mkstemp(prefix="cxr-extravars-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(options.pop("extravars"), handle)
+    options["extravars"] = extravars_file
+    seen_dirs: set[str] = set()
+
+    def on_status(_data, runner_config=None):
+        if runner_config is not None:
+            seen_dirs.add(runner_config.artifact_dir)
+            scrub_command_file(runner_config.artifact_dir)
+
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         # ansible-playbook must be the virtualenv's, next to this Python.
         os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         result = ansible_runner.run(private_data_dir=str(artifacts), event_handler=progress,
+                                    status_handler=on_status,
                                     cancel_callback=lambda: interrupted["flag"], **options)
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+        Path(extravars_file).unlink(missing_ok=True)
+        for artifact_dir in seen_dirs:
+            scrub_command_file(artifact_dir)
 
     if interrupted["flag"] or result.status == "canceled":
         code, status = EXIT_INTERRUPTED, "interrupted"

@@ -159,8 +159,9 @@ def test_second_run_changes_nothing_and_never_prints_the_password(converged, ans
     result = ansible_playbook(PLAYBOOK, "-vvv", extra_vars=base_vars)
     assert result.rc == 0, result
     assert result.changed == 0, result
-    assert initial not in result.stdout + result.stderr
-    assert base64.b64encode(initial.encode()).decode() not in result.stdout + result.stderr
+    for secret in (initial, "sandbox-repo-token"):  # the admin password and the repository token
+        assert secret not in result.stdout + result.stderr
+        assert base64.b64encode(secret.encode()).decode() not in result.stdout + result.stderr
 
 
 def test_check_mode_reports_an_rbac_change_and_makes_none(converged, ansible_playbook, kube, kubeconfig, base_vars):
@@ -174,6 +175,21 @@ def test_check_mode_reports_an_rbac_change_and_makes_none(converged, ansible_pla
     assert "applicationsets, get, ml-research/*" in result.stdout  # the diff shows the new line
     assert _get(kube, "v1", "ConfigMap", "argocd-rbac-cm")["data"] == before
     assert _revision(kubeconfig) == revisions
+
+
+def test_repository_tokens_never_reach_the_output_at_v(ansible_playbook, base_vars):
+    """Issue 18 case 4: the repositories check looped over the repositories themselves, so -v printed
+    every token. A refused repository must name itself, not its credentials."""
+    token, key = "ghp_RepoTokenNeverShown0123456789", "-----BEGIN OPENSSH PRIVATE KEY-----KeyNeverShown42"
+    repos = [{"name": "ok-repo", "url": "https://git.example.com/ok.git", "username": "bot", "password": token},
+             {"name": "bad-repo", "url": "ftp://git.example.com/bad.git", "ssh_private_key": key}]
+    result = ansible_playbook(PLAYBOOK, "-vvv", extra_vars={**base_vars, "argocd_bootstrap_repositories": repos})
+    assert result.rc != 0, result
+    out = result.stdout + result.stderr
+    assert "argocd_bootstrap_repositories 'bad-repo'" in out
+    for secret in (token, key):
+        assert secret not in out and base64.b64encode(secret.encode()).decode() not in out
+    assert result.changed == 0
 
 
 @pytest.mark.parametrize("line,reason", [

@@ -59,3 +59,38 @@ def test_sandbox_phase_runs_with_progress_and_summary(private_sandbox, tmp_path)
                    "--artifacts-dir", str(artifacts), env=private_sandbox)
     assert again.returncode == 0
     assert "changed tasks      0" in again.stdout
+
+
+def test_extra_vars_file_with_a_yaml_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "vars.yml"
+    bad.write_text("cxr_environment: local\nfoo: [1, 2\nbar: 3\n")
+    proc = deploy("--env", "local", "-e", f"@{bad}", "--artifacts-dir", str(tmp_path / "a"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"{bad}:" in proc.stderr and "YAML syntax error" in proc.stderr
+    assert not (tmp_path / "a").exists(), "nothing may run"
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_runner_artifacts_hold_no_environment_and_no_extra_var_secret(private_sandbox, tmp_path):
+    """Issue 18 case 5: ansible-runner used to write the whole environment into artifacts/<id>/command."""
+    import base64
+    secrets = {"AWS_SECRET_ACCESS_KEY": "envSecretZ9q8w7e6r5t4y3u2i1o0p", "AWS_SESSION_TOKEN": "sessTokenQ1w2e3r4t5y6u7i8o9p0"}
+    extra_secret = "extraVarSecretM1n2b3v4c5x6z7"
+    artifacts = tmp_path / "a"
+    proc = deploy("--env", "local", "--tags", "sandbox", "-e", "cxr_environment=qa",
+                  "-e", json.dumps({"argocd_bootstrap_admin_password": extra_secret}),
+                  "--artifacts-dir", str(artifacts), env={**private_sandbox, **secrets})
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    values = [*secrets.values(), extra_secret]
+    needles = {v: [v.encode(), base64.b64encode(v.encode())] for v in values}
+    files = [p for p in artifacts.rglob("*") if p.is_file()]
+    assert any(p.name == "command" for p in files), "the runner's command file is kept"
+    command = json.loads(next(p for p in files if p.name == "command").read_text())
+    assert "env" not in command
+    found = [(str(p.relative_to(artifacts)), v) for p in files for v, forms in needles.items()
+             if any(f in p.read_bytes() for f in forms)]
+    found += [("stdout/stderr", v) for v, forms in needles.items()
+              if any(f.decode() in proc.stdout + proc.stderr for f in forms)]
+    assert not found, f"secrets found: {found}"
