@@ -27,7 +27,8 @@ import re
 from decimal import Decimal, ROUND_HALF_UP
 
 from ansible_collections.cxr.mlops.plugins.module_utils import terraform_plan
-from ansible_collections.cxr.mlops.plugins.module_utils.pricing import PriceCatalog, PricingError
+from ansible_collections.cxr.mlops.plugins.module_utils.cost_refs import PlanRefs, config_address, first_block, launch_template_volume
+from ansible_collections.cxr.mlops.plugins.module_utils.pricing import PriceCatalog
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -249,11 +250,7 @@ def load_plan(source, what="plan"):
         raise CostError(str(exc))
 
 
-_INDEX = re.compile(r"\[[^\]]*\]")
-
-
-def _config_address(address):
-    return _INDEX.sub("", address)
+_config_address = config_address
 
 
 def _provider_regions(plan):
@@ -484,12 +481,33 @@ class Usage:
 # components
 
 
+class _NoPrices:
+    """The catalog seen from a region it does not cover: every price is absent (price_not_found)."""
+
+    def __init__(self, catalog):
+        self._catalog = catalog
+        self.catalog_date = catalog.catalog_date
+        self.hours_per_month = catalog.hours_per_month
+        self.spot_discount = catalog.spot_discount
+
+    def lookup(self, *args):
+        return None
+
+    lookup_pair = table = tiers = lookup
+
+
 class _Ctx:
-    def __init__(self, catalog, region, usage):
-        self.catalog = catalog
+    def __init__(self, catalog, region, usage, refs=None):
         self.region = region
         self.usage = usage
         self.hours = catalog.hours_per_month
+        self.refs = refs
+        self.region_reason = None
+        if region not in catalog.regions:
+            self.region_reason = "region %s is not in the price catalog of %s (it covers %s)" % (
+                region, catalog.catalog_date, ", ".join(catalog.regions))
+            catalog = _NoPrices(catalog)
+        self.catalog = catalog
 
 
 def _component(name, unit, quantity, price, explanation, usage_based=False, source=None, kind=None):
@@ -536,6 +554,24 @@ def _per_unit(ctx, name, unit, quantity, price, what, usage_based=False, source=
     if per is not None and divisor != 1:
         comp["price"] = _num(per)
     return comp
+
+
+def _not_found(comp, reason):
+    """Mark a component price_not_found with the reason a user can act on."""
+    comp["price_not_found"] = True
+    comp["price"] = None
+    comp["monthly_cost"] = 0
+    comp["_cost"] = ZERO
+    comp["_price"] = None
+    comp["price_not_found_reason"] = reason
+    comp["explanation"] += ": %s" % reason
+    return comp
+
+
+def _launch_template(ctx, res):
+    if ctx.refs is None:
+        return None, None, None
+    return ctx.refs.launch_template(res)
 
 
 def _family_size(itype):
@@ -590,8 +626,17 @@ def _ec2_price(ctx, itype, spot):
 
 def price_eks_node_group(ctx, res, usage):
     values = res["values"]
-    types = values.get("instance_types") or ["t3.medium"]
-    itype = types[0]
+    lt, lt_label, lt_reason = _launch_template(ctx, res)
+    types = values.get("instance_types") or []
+    if types:
+        itype, itype_source = types[0], "instance_types"
+    elif lt and lt.get("instance_type"):
+        itype, itype_source = lt["instance_type"], lt_label
+    elif lt_reason:
+        itype, itype_source = None, lt_label
+    else:
+        itype, itype_source = "t3.medium", "EKS default (no instance type in the node group%s)" % (
+            " or its %s" % lt_label if lt_label else "")
     spot = values.get("capacity_type") == "SPOT"
     count, count_source = _node_group_size(values, usage)
     price = _ec2_price(ctx, itype, spot)
@@ -599,40 +644,71 @@ def price_eks_node_group(ctx, res, usage):
         what = "%s spot = on-demand x (1 - %s assumed spot discount)" % (itype, _fmt(ctx.catalog.spot_discount))
     else:
         what = "%s on-demand" % itype
+    what += ", from %s" % itype_source
     if len(types) > 1:
         what += "; priced as the first of %s" % ", ".join(types)
-    comp = _hourly(ctx, "Instance usage (%s, %s)" % (itype, "spot" if spot else "on-demand"), count, price, what)
+    comp = _hourly(ctx, "Instance usage (%s, %s)" % (itype or "unknown type", "spot" if spot else "on-demand"),
+                   count, price, what)
     comp["explanation"] += " [nodes: %s]" % count_source
     comp["_kind"] = "nodes"
+    if itype is None:
+        _not_found(comp, lt_reason)
     comps = [comp]
-    disk = values.get("disk_size")
-    disk_source = "plan disk_size"
-    if disk is None:
-        disk = usage.get("disk_size_gb", 20)
-        disk_source = "usage disk_size_gb" if "disk_size_gb" in usage else "EKS default 20 GB"
-    dtype = usage.get("disk_type", "gp2" if values.get("disk_size") is not None else "gp3")
-    gb = count * Decimal(str(disk))
-    vol_price = ctx.catalog.lookup(ctx.region, "ebs", "gb_month", dtype)
-    c = _per_unit(ctx, "Node root volumes (%s)" % dtype, "GB-months", gb, vol_price,
-                  "%s nodes x %s GB EBS %s, %s" % (_fmt(count), _fmt(disk), dtype, disk_source))
+    if lt_reason:
+        dtype = usage.get("disk_type")
+        disk = usage.get("disk_size_gb")
+        disk_source = "usage" if disk is not None else None
+    elif lt is not None:
+        disk, dtype = launch_template_volume(lt)
+        disk_source = "%s block device" % lt_label
+        if disk is None:
+            disk, dtype, disk_source = 20, dtype or "gp2", "AMI default root volume 20 GB gp2 (%s has none)" % lt_label
+        dtype = usage.get("disk_type", dtype or "gp2")
+    else:
+        disk = values.get("disk_size")
+        disk_source = "plan disk_size"
+        if disk is None:
+            disk = usage.get("disk_size_gb", 20)
+            disk_source = "usage disk_size_gb" if "disk_size_gb" in usage else "EKS default 20 GB"
+        # managed node groups without a launch template get gp2 root volumes (AWS and Infracost)
+        dtype = usage.get("disk_type", "gp2")
+    vol_price = ctx.catalog.lookup(ctx.region, "ebs", "gb_month", dtype) if dtype else None
+    gb = count * Decimal(str(disk or 0))
+    c = _per_unit(ctx, "Node root volumes (%s)" % (dtype or "unknown type"), "GB-months", gb, vol_price,
+                  "%s nodes x %s GB EBS %s, %s" % (_fmt(count), _fmt(disk or 0), dtype, disk_source))
     c["_kind"] = "ebs:%s" % dtype
+    if dtype is None or disk is None:
+        _not_found(c, lt_reason)
     comps.append(c)
     return comps
 
 
 def price_instance(ctx, res, usage):
     values = res["values"]
-    itype = values.get("instance_type")
-    spot = bool(values.get("instance_market_options"))
+    lt, lt_label, lt_reason = _launch_template(ctx, res)
+    itype = values.get("instance_type") or (lt or {}).get("instance_type")
+    spot = bool(values.get("instance_market_options") or (lt or {}).get("instance_market_options"))
     hours = Decimal(str(usage.get("hours", ctx.hours)))
     price = _ec2_price(ctx, itype, spot)
-    comps = [_component("Instance usage (%s)" % itype, "hours", hours, price,
-                        "%s h x %s/h (%s%s, %s)" % (_fmt(hours), _price_str(price) if price is not None else "?",
-                                                   itype, " spot" if spot else " on-demand", ctx.region))]
-    root = (values.get("root_block_device") or [{}])
-    root = root[0] if root else {}
-    size = root.get("volume_size") or 8
-    vtype = root.get("volume_type") or "gp3"
+    comp = _component("Instance usage (%s)" % (itype or "unknown type"), "hours", hours, price,
+                      "%s h x %s/h (%s%s, %s)" % (_fmt(hours), _price_str(price) if price is not None else "?",
+                                                 itype, " spot" if spot else " on-demand", ctx.region))
+    if itype is None:
+        _not_found(comp, lt_reason or ("no instance_type in the plan%s" % (" nor in %s" % lt_label if lt_label else "")))
+    elif price is None and ctx.region_reason:
+        _not_found(comp, ctx.region_reason)
+    comps = [comp]
+    root = first_block(values.get("root_block_device"))
+    size, vtype = root.get("volume_size"), root.get("volume_type")
+    if lt is not None and (size is None or vtype is None):
+        lt_size, lt_type = launch_template_volume(lt)
+        size, vtype = size or lt_size, vtype or lt_type
+    if lt_reason and size is None:
+        c = _per_unit(ctx, "Root volume (unknown)", "GB-months", 0, None, "EBS root volume")
+        comps.append(_not_found(c, lt_reason))
+        return comps
+    size = size or 8
+    vtype = vtype or "gp2"  # AWS and Infracost: instance root volumes default to gp2
     comps.append(_per_unit(ctx, "Root volume (%s)" % vtype, "GB-months", size,
                            ctx.catalog.lookup(ctx.region, "ebs", "gb_month", vtype), "EBS %s" % vtype))
     return comps
@@ -640,7 +716,7 @@ def price_instance(ctx, res, usage):
 
 def price_ebs_volume(ctx, res, usage):
     values = res["values"]
-    vtype = values.get("type") or "gp3"
+    vtype = values.get("type") or "gp2"  # the AWS provider's default volume type
     size = values.get("size") or 0
     comps = [_per_unit(ctx, "Storage (%s)" % vtype, "GB-months", size,
                        ctx.catalog.lookup(ctx.region, "ebs", "gb_month", vtype), "EBS %s" % vtype)]
@@ -667,9 +743,22 @@ def price_db_instance(ctx, res, usage):
     multi = bool(values.get("multi_az"))
     idx = 1 if multi else 0
     az = "Multi-AZ" if multi else "Single-AZ"
-    engine = _rds_engine(values.get("engine"))
-    price = ctx.catalog.lookup_pair(ctx.region, "rds", idx, "instance_hour", engine, cls) if cls else None
-    comps = [_hourly(ctx, "Database instance (%s, %s)" % (cls, az), 1, price, "RDS %s %s %s" % (engine, cls, az))]
+    engine_reason = None
+    engine = values.get("engine")
+    if not engine and ctx.refs is not None and ctx.refs.is_replica(res):
+        # a read replica inherits its source's engine: never assume PostgreSQL
+        source, engine_reason = ctx.refs.replica_source(res) if ctx.refs else (None, "replica source unknown")
+        engine = (source or {}).get("engine")
+        if source is not None and not engine:
+            engine_reason = "the replica's source database has no engine in the plan"
+    engine = _rds_engine(engine) if not engine_reason else None
+    price = ctx.catalog.lookup_pair(ctx.region, "rds", idx, "instance_hour", engine, cls) if cls and engine else None
+    comps = [_hourly(ctx, "Database instance (%s, %s)" % (cls, az), 1, price,
+                     "RDS %s %s %s" % (engine or "unknown engine", cls, az))]
+    if engine_reason:
+        _not_found(comps[0], engine_reason)
+    elif price is None and engine and engine != "postgres" and not ctx.region_reason:
+        _not_found(comps[0], "the catalog prices RDS PostgreSQL only, not %s" % engine)
     comps[0]["_kind"] = "db_instance"
     storage = values.get("allocated_storage") or 20
     stype = values.get("storage_type") or "gp2"
@@ -923,7 +1012,11 @@ def data_transfer_components(ctx):
     """Internet egress (tiered, first 100 GB free) and inter-region transfer from global usage."""
     comps = []
     out_gb = ctx.usage.globals["data_transfer_out_gb"]
-    tiers = ctx.catalog.tiers(ctx.region, "data_transfer", "internet_out_tiers") or []
+    tiers = ctx.catalog.tiers(ctx.region, "data_transfer", "internet_out_tiers")
+    if tiers is None and out_gb > 0:
+        comps.append(_per_unit(ctx, "Data transfer out to the internet", "GB", out_gb, None, "internet egress",
+                               usage_based=True, source="data_transfer_out_gb"))
+    tiers = tiers or []
     lower = ZERO
     remaining = out_gb
     for upper, price in tiers:
@@ -960,6 +1053,13 @@ def _finish_resource(record, comps):
     record["_cost"] = cost
     record["monthly_cost"] = _num(cost)
     record["price_not_found"] = any(c["price_not_found"] for c in comps)
+    reasons = []
+    for comp in comps:
+        reason = comp.get("price_not_found_reason")
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    if reasons:
+        record["reason"] = "; ".join(reasons)
     return record
 
 
@@ -968,10 +1068,9 @@ def resolve_region(plan, region, catalog):
     chosen = region or default_region
     if not chosen:
         raise CostError("region is required: the plan's aws provider has no constant region; pass region")
-    try:
-        catalog.check_region(chosen)
-    except PricingError as exc:
-        raise CostError(str(exc))
+    if not isinstance(chosen, str):
+        raise CostError("region must be a string, got %r" % (chosen,))
+    # a region the catalog does not cover is not an error: its resources are price_not_found
     return chosen
 
 
@@ -983,6 +1082,7 @@ def estimate(plan, usage=None, region=None, catalog=None, utilization=None):
     usage = usage if isinstance(usage, Usage) else Usage(usage)
     _, regions_by_address = _provider_regions(plan)
     resources = plan_resources(plan)
+    refs = PlanRefs(plan, resources)
     out = []
     contexts = {}
     aws_seen = False
@@ -1013,11 +1113,7 @@ def estimate(plan, usage=None, region=None, catalog=None, utilization=None):
         try:
             ctx = contexts[res_region]
         except KeyError:
-            try:
-                catalog.check_region(res_region)
-            except PricingError as exc:
-                raise CostError("%s (resource %s)" % (exc, res["address"]))
-            ctx = contexts[res_region] = _Ctx(catalog, res_region, usage)
+            ctx = contexts[res_region] = _Ctx(catalog, res_region, usage, refs)
         merged, sources = usage.for_resource(res["address"], rtype)
         merged["__sources__"] = sources
         comps = pricer(ctx, res, merged)
@@ -1027,10 +1123,17 @@ def estimate(plan, usage=None, region=None, catalog=None, utilization=None):
             continue
         if rtype == "aws_s3_bucket":
             record["_cold_fraction"] = merged.get("cold_fraction", 0.5)
+        if ctx.region_reason:
+            for comp in comps:
+                if comp["price_not_found"] and "price_not_found_reason" not in comp:
+                    _not_found(comp, ctx.region_reason)
         out.append(_finish_resource(record, comps))
     if aws_seen:
-        ctx = contexts.get(region) or _Ctx(catalog, region, usage)
+        ctx = contexts.get(region) or contexts.setdefault(region, _Ctx(catalog, region, usage, refs))
         comps = data_transfer_components(ctx)
+        if ctx.region_reason:
+            for comp in comps:
+                _not_found(comp, ctx.region_reason)
         if comps:
             record = _resource_record({"address": "data_transfer", "type": "data_transfer", "name": "usage",
                                        "actions": []}, region, "data_transfer")
@@ -1054,6 +1157,7 @@ def estimate(plan, usage=None, region=None, catalog=None, utilization=None):
             "unpriced": len(unpriced),
             "unpriced_types": sorted(set(r["type"] for r in unpriced)),
             "price_not_found": sorted(r["address"] for r in out if r["price_not_found"]),
+            "uncovered_regions": sorted(r for r, c in contexts.items() if c.region_reason),
         },
         "unmatched_usage": usage.unmatched(r["address"] for r in out),
         "usage_assumptions": usage.describe(),
@@ -1234,7 +1338,7 @@ def recommendations(result, catalog, utilization=None):
                               _fmt(SPOT_TARGET_SHARE * 100), _usd(_money(saving)), _fmt(catalog.spot_discount * 100))})
     # right-sizing and idle from utilisation
     for res in result["resources"]:
-        if res["status"] != "priced":
+        if res["status"] != "priced" or res["price_not_found"]:
             continue
         util = _util_for(utilization, res)
         if util is None:
@@ -1277,7 +1381,7 @@ def recommendations(result, catalog, utilization=None):
                                    itype, smaller, _usd(saving))})
     # storage tiering and gp2 -> gp3
     for res in result["resources"]:
-        if res["status"] != "priced":
+        if res["status"] != "priced" or res["price_not_found"]:
             continue
         if res["type"] == "aws_s3_bucket":
             comp = _comp(res, "s3:standard")
@@ -1307,7 +1411,7 @@ def recommendations(result, catalog, utilization=None):
                                             % (_fmt(comp["_quantity"]), _usd(saving))})
     # idle from usage
     for res in result["resources"]:
-        if res["status"] != "priced":
+        if res["status"] != "priced" or res["price_not_found"]:
             continue
         if res["type"] == "aws_nat_gateway":
             gb = _comp(res, "nat_gb")

@@ -146,7 +146,7 @@ resources:
     category: {description: "eks, rds, elasticache, s3, data_transfer or other", type: str}
     status: {description: "priced, free or unpriced", type: str}
     monthly_cost: {description: Monthly cost (null when unpriced), type: float}
-    reason: {description: Why it is free or unpriced, type: str}
+    reason: {description: "Why it is free or unpriced, or why a price was not found (launch template, replica source, region)", type: str}
     price_not_found: {description: A component had no price in the catalog, type: bool}
     components:
       description: Cost components.
@@ -159,10 +159,13 @@ resources:
         price: {description: Price per unit (null when not found), type: float}
         monthly_cost: {description: Quantity x price, rounded to the cent, type: float}
         price_not_found: {description: No price in the catalog, type: bool}
+        price_not_found_reason: {description: Why the price was not found, when the catalog is not the reason, type: str}
         usage_based: {description: The quantity comes from usage assumptions, type: bool}
         explanation: {description: The arithmetic spelled out, type: str}
 summary:
-  description: Counts of priced, free and unpriced resources, unpriced types, resources with a missing price.
+  description: >-
+    Counts of priced, free and unpriced resources, unpriced types, resources with a missing price, and
+    C(uncovered_regions) (regions of the plan the catalog does not cover: their resources are price_not_found).
   returned: always
   type: dict
 breakdown:
@@ -251,6 +254,9 @@ def run(module):
     result = estimate(params["plan"], usage=usage, region=params["region"], catalog=catalog,
                       utilization=params["utilization"])
     out = dict(changed=False, **result)
+    for uncovered in result["summary"]["uncovered_regions"]:
+        module.warn("region %s is not in the price catalog of %s (it covers %s): its resources are price_not_found"
+                    % (uncovered, catalog.catalog_date, ", ".join(catalog.regions)))
     diff = None
     if params["compare_to"]:
         before = estimate(params["compare_to"], usage=usage, region=params["region"], catalog=catalog)

@@ -159,16 +159,34 @@ def test_not_a_plan(tmp_path):
         estimate(str(tmp_path / "missing.json"))
 
 
-def test_unknown_region(seed_plan):
-    with pytest.raises(CostError, match=r"unknown region 'ap-south-7'.*us-east-1, us-west-2"):
-        estimate(copy.deepcopy(seed_plan), region="ap-south-7")
+def test_unknown_region_marks_every_priced_resource_price_not_found(seed_plan):
+    # issue 20 (4): a region outside the catalog is not an error that loses the whole estimate
+    plan = copy.deepcopy(seed_plan)
+    plan["configuration"]["provider_config"]["aws"]["expressions"]["region"]["constant_value"] = "ap-south-7"
+    result = estimate(plan)
+    assert result["region"] == "ap-south-7"
+    assert result["summary"]["uncovered_regions"] == ["ap-south-7"]
+    cluster = _res(result, "module.eks.aws_eks_cluster.this")
+    assert cluster["price_not_found"] and cluster["monthly_cost"] == 0
+    assert "region ap-south-7 is not in the price catalog" in cluster["reason"]
+    assert "us-east-1, us-west-2" in cluster["reason"]
+    assert cluster["components"][0]["price"] is None
+    # the replica bucket's provider names its own region, still in the catalog: still priced
+    replica = _res(result, "module.storage.aws_s3_bucket.backups_replica")
+    assert replica["region"] == "us-west-2" and not replica["price_not_found"]
+    assert "module.eks.aws_eks_cluster.this" in result["summary"]["price_not_found"]
+    assert result["total_monthly_cost"] < estimate(copy.deepcopy(seed_plan))["total_monthly_cost"]
 
 
 def test_aliased_provider_in_an_unknown_region_is_named(seed_plan):
     plan = copy.deepcopy(seed_plan)
     plan["configuration"]["provider_config"]["aws.replica"]["expressions"]["region"]["constant_value"] = "xx-east-9"
-    with pytest.raises(CostError, match=r"xx-east-9.*backups_replica"):
-        estimate(plan)
+    result = estimate(plan)
+    replica = _res(result, "module.storage.aws_s3_bucket.backups_replica")
+    assert replica["region"] == "xx-east-9" and replica["price_not_found"]
+    assert "region xx-east-9 is not in the price catalog" in replica["reason"]
+    assert result["summary"]["uncovered_regions"] == ["xx-east-9"]
+    assert not _res(result, "module.storage.aws_s3_bucket.backups")["price_not_found"]
 
 
 def test_region_required_when_the_plan_has_none():

@@ -70,7 +70,6 @@ def test_compare_to(capsys):
 
 @pytest.mark.parametrize("args, message", [
     ({"plan": "/nonexistent/plan.json"}, "cannot be read"),
-    ({"plan": SEED, "region": "mars-1"}, "unknown region 'mars-1'"),
     ({"plan": SEED, "usage": {"data_transfer_out_gb": -1}}, "data_transfer_out_gb must be >= 0"),
     ({"plan": SEED, "budget": -5}, "budget must be >= 0"),
     ({"plan": SEED, "scenarios": ["gigantic"]}, "'gigantic' is not a usage preset"),
@@ -99,3 +98,19 @@ def test_chart_check_mode_then_write_then_unchanged(capsys, tmp_path):
     assert out["changed"] is True and chart.read_bytes()[:4] == b"\x89PNG"
     out = run_module(capsys, plan=SEED, chart_path=str(chart), scenarios=["small", "large"])
     assert out["changed"] is False
+
+
+def test_a_region_outside_the_catalog_warns_and_prices_nothing_there(capsys, tmp_path, monkeypatch):
+    warned = []
+    monkeypatch.setattr(cost_estimate.AnsibleModule, "warn", lambda self, msg: warned.append(msg))
+    plan = json.loads((FIXTURES / "golden" / "waf.plan.json").read_text())
+    del plan["configuration"]  # no provider region: the region option decides
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    out = run_module(capsys, plan=str(path), region="mars-1")
+    assert out["_rc"] == 0
+    assert out["summary"]["uncovered_regions"] == ["mars-1"]
+    assert any("region mars-1 is not in the price catalog" in w for w in warned), warned
+    acl = next(r for r in out["resources"] if r["type"] == "aws_wafv2_web_acl")
+    assert acl["price_not_found"] and acl["monthly_cost"] == 0 and out["total_monthly_cost"] == 0
+    assert "mars-1 is not in the price catalog" in acl["reason"]
