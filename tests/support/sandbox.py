@@ -203,7 +203,10 @@ class Sandbox:
     def _start_kubeapi(self) -> None:
         self._spawn("kubeapi", [self.python, str(SUPPORT / "kubeapi_server.py"), "--host", HOST,
                                 "--port", str(self.ports["kubeapi"]),
-                                "--state-file", str(self.state / "kubeapi-state.json")])
+                                "--state-file", str(self.state / "kubeapi-state.json"),
+                                # EKS with the aws-ebs-csi-driver add-on: its CSIDriver object exists, so
+                                # claims of a class with provisioner ebs.csi.aws.com bind.
+                                "--csi-driver", "ebs.csi.aws.com"])
 
     def _start_blue(self) -> None:
         self._spawn("blue", [self.python, str(SUPPORT / "model_exporter.py"), "--host", HOST,

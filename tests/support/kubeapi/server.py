@@ -22,7 +22,18 @@ What it does:
   * tiny controllers: Deployment -> ReplicaSet -> Pods that are Running/Ready
     immediately, StatefulSets and DaemonSets with pods, Endpoints and
     EndpointSlices from Service selectors, Jobs that complete at once, PVCs
-    that bind, namespaces with a default ServiceAccount, one Ready Node.
+    that bind, namespaces with a default ServiceAccount, one Ready Node;
+  * storage provisioning as strict as EKS: a claim binds only when its
+    StorageClass exists and the class's provisioner is installed (a CSIDriver
+    object of that name; the bootstrap class ``standard`` uses the server's own
+    provisioner).  Otherwise it stays Pending with the Event the PV controller
+    writes (ProvisioningFailed 'storageclass... not found', or
+    ExternalProvisioning "Waiting for a volume to be created either by the
+    external provisioner ...").  ``--csi-driver NAME`` creates CSIDriver
+    objects at start: the sandbox passes ``ebs.csi.aws.com``, standing in for
+    EKS with the aws-ebs-csi-driver add-on installed.  No PersistentVolume
+    objects are made, ``volumeBindingMode: WaitForFirstConsumer`` binds at once,
+    and the class's parameters (type, encryption, kmsKeyId) are not checked.
 
 What it does NOT emulate: scheduling, containers (no container ever runs; pods
 are marked Running and Ready and get fake IPs from 10.244.0.0/16), kubelet,
@@ -90,6 +101,8 @@ SERVER_VERSION = {
     "platform": "linux/amd64",
 }
 NODE_NAME = "kubeapi-test-node"
+# The provisioner of the bootstrap class ``standard``: the server itself provisions its volumes.
+FAKE_PROVISIONER = "kubeapi-test/fake"
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 CREATE_ONLY = ["create"]
@@ -450,6 +463,7 @@ BUILTIN_TYPES = [
      ("crd", "crds"), ("status",), ()),
     ("coordination.k8s.io", "v1", "leases", "Lease", True, (), (), ()),
     ("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",), (), ()),
+    ("storage.k8s.io", "v1", "csidrivers", "CSIDriver", False, (), (), ()),
     ("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ("pc",), (), ()),
     ("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration",
      False, (), (), ()),
@@ -1257,7 +1271,7 @@ class KubeAPI:
                 "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                 "metadata": {"name": "standard",
                              "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-                "provisioner": "kubeapi-test/fake", "reclaimPolicy": "Delete",
+                "provisioner": FAKE_PROVISIONER, "reclaimPolicy": "Delete",
                 "volumeBindingMode": "Immediate"})
             self._internal_create(self.storage_type(("", "services")), {
                 "apiVersion": "v1", "kind": "Service",
@@ -1655,7 +1669,10 @@ class KubeAPI:
         elif kind == "PersistentVolumeClaim" and isinstance(spec, dict):
             spec.setdefault("volumeMode", "Filesystem")
             if "storageClassName" not in spec:
-                spec["storageClassName"] = "standard"
+                # DefaultStorageClass admission: the class annotated default (the newest if several).
+                default = self._default_storage_class()
+                if default:
+                    spec["storageClassName"] = default
         elif kind == "Secret":
             obj.setdefault("type", "Opaque")
             string_data = obj.pop("stringData", None)
@@ -2544,6 +2561,77 @@ class KubeAPI:
             changed = True
         return changed
 
+    def _default_storage_class(self):
+        defaults = [sc for sc in self._all(("storage.k8s.io", "storageclasses"))
+                    if (sc["metadata"].get("annotations") or {}).get(
+                        "storageclass.kubernetes.io/is-default-class") == "true"]
+        # As upstream's GetDefaultClass: the newest creationTimestamp, ties broken by the smallest name.
+        defaults.sort(key=lambda sc: sc["metadata"]["name"], reverse=True)
+        defaults.sort(key=lambda sc: sc["metadata"].get("creationTimestamp", ""))
+        return defaults[-1]["metadata"]["name"] if defaults else None
+
+    def ensure_csi_drivers(self, names):
+        """Create the CSIDriver objects an installed CSI driver registers (e.g. EKS's aws-ebs-csi-driver
+        add-on creates ``ebs.csi.aws.com``); existing ones are left alone."""
+        rt = self.storage_type(("storage.k8s.io", "csidrivers"))
+        with self.lock:
+            for name in names:
+                if self._get(rt.gk, "", name) is None:
+                    self._internal_create(rt, {
+                        "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+                        "metadata": {"name": name},
+                        "spec": {"attachRequired": True, "podInfoOnMount": False, "requiresRepublish": False,
+                                 "seLinuxMount": False, "storageCapacity": False,
+                                 "fsGroupPolicy": "ReadWriteOnceWithFSType",
+                                 "volumeLifecycleModes": ["Persistent"]}})
+            self.reconcile()
+
+    def _claim_event(self, pvc, etype, reason, message):
+        """Record an Event on a claim once per reason and message, as the PV controller's recorder does
+        (repeats are aggregated into one object; here the first one is kept)."""
+        m = pvc["metadata"]
+        name = f"{m['name']}.{stable_hash([m['uid'], reason, message], 16)}"
+        gk = ("", "events")
+        if self._get(gk, m["namespace"], name) is not None:
+            return False
+        ts = now_ts()
+        self._internal_create(self.storage_type(gk), {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": m["namespace"]},
+            "involvedObject": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": m["namespace"],
+                               "name": m["name"], "uid": m["uid"], "resourceVersion": m.get("resourceVersion")},
+            "reason": reason, "message": message, "type": etype,
+            "source": {"component": "persistentvolume-controller"},
+            "reportingComponent": "persistentvolume-controller", "reportingInstance": "",
+            "firstTimestamp": ts, "lastTimestamp": ts, "count": 1, "eventTime": None})
+        return True
+
+    def _claim_unprovisionable(self, pvc):
+        """Why a claim cannot be provisioned, as (event type, reason, message), or None when it can.
+
+        Follows pkg/controller/volume/persistentvolume/pv_controller.go: a class that does not exist is
+        ``ProvisioningFailed`` 'storageclass.storage.k8s.io "X" not found'; a class whose provisioner is
+        external and not running leaves the claim Pending with ``ExternalProvisioning`` "Waiting for a
+        volume to be created either by the external provisioner ...". A CSI provisioner counts as
+        installed when its CSIDriver object exists (the driver's registration); the server's own
+        ``kubeapi-test/fake`` provisioner (class ``standard``) is always installed."""
+        cls = (pvc.get("spec") or {}).get("storageClassName")
+        if not cls:
+            return ("Normal", "FailedBinding",
+                    "no persistent volumes available for this claim and no storage class is set")
+        sc = self._get(("storage.k8s.io", "storageclasses"), "", cls)
+        if sc is None:
+            return ("Warning", "ProvisioningFailed", f'storageclass.storage.k8s.io "{cls}" not found')
+        provisioner = sc.get("provisioner") or ""
+        if provisioner == FAKE_PROVISIONER:
+            return None
+        if self._get(("storage.k8s.io", "csidrivers"), "", provisioner) is None:
+            return ("Normal", "ExternalProvisioning",
+                    f"Waiting for a volume to be created either by the external provisioner '{provisioner}' "
+                    "or manually by the system administrator. If volume creation is delayed, please verify "
+                    "that the provisioner is running and correctly registered.")
+        return None
+
     def _ctl_pvcs(self):
         changed = False
         gk = ("", "persistentvolumeclaims")
@@ -2551,6 +2639,10 @@ class KubeAPI:
             if (pvc.get("status") or {}).get("phase") == "Bound" or pvc["metadata"].get("deletionTimestamp"):
                 continue
             spec = pvc.get("spec") or {}
+            blocked = self._claim_unprovisionable(pvc)
+            if blocked:
+                changed = self._claim_event(pvc, *blocked) or changed
+                continue
             new = copy.deepcopy(pvc)
             new["spec"].setdefault("volumeName", f"pvc-{pvc['metadata']['uid']}")
             new["status"] = {"phase": "Bound", "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
@@ -3204,9 +3296,13 @@ class RunningServer:
         self.stop()
 
 
-def serve(host="127.0.0.1", port=0, state_file=None, verbose=False):
-    """Start the server in background threads and return a RunningServer."""
+def serve(host="127.0.0.1", port=0, state_file=None, verbose=False, csi_drivers=()):
+    """Start the server in background threads and return a RunningServer.
+
+    csi_drivers: names of CSIDriver objects to create (the CSI drivers installed in the cluster)."""
     api = KubeAPI(state_file)
+    if csi_drivers:
+        api.ensure_csi_drivers(csi_drivers)
     httpd = KubeAPIHTTPServer((host, port), api, verbose)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
                               name="kubeapi-http")
@@ -3232,8 +3328,11 @@ def main(argv=None):
     parser.add_argument("--state-file", help="load state from and persist state to this JSON file")
     parser.add_argument("--kubeconfig", help="also write a kubeconfig for this server to this path")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--csi-driver", action="append", default=[], metavar="NAME",
+                        help="create this CSIDriver object (an installed CSI driver, e.g. ebs.csi.aws.com); "
+                             "repeatable")
     args = parser.parse_args(argv)
-    server = serve(args.host, args.port, args.state_file, args.verbose)
+    server = serve(args.host, args.port, args.state_file, args.verbose, args.csi_driver)
     if args.kubeconfig:
         server.write_kubeconfig(args.kubeconfig)
     done = threading.Event()
