@@ -274,3 +274,18 @@ def evaluate(sources, now, rpo_hours, retention_days, rds=None, required_since=N
             "recovery_point": recovery_point.isoformat() if recovery_point else None,
             "recovery_point_age_hours": None if age is None else round(age, 3),
             "rpo_hours": rpo_hours, "retention_days": retention_days, "now": now.isoformat()}
+
+
+def recovery_point(restorable_time, rpo_minutes, now=None):
+    """Age of a recovery point (the newest time a failover can restore to) against the RPO.
+
+    Returns ``{"recovery_point", "age_minutes", "rpo_minutes", "within_rpo"}``; a recovery point
+    in the future (clock skew) counts as age 0.  ``now`` defaults to the current UTC time.
+    """
+    if isinstance(rpo_minutes, bool) or not isinstance(rpo_minutes, (int, float)) or rpo_minutes <= 0:
+        raise BackupComplianceError("rpo_minutes must be a positive number, got %r" % (rpo_minutes,))
+    point = to_utc(restorable_time, "restorable_time")
+    current = datetime.now(timezone.utc) if now in (None, "") else to_utc(now, "now")
+    age = max(0.0, (current - point).total_seconds() / 60.0)
+    return {"recovery_point": point.strftime("%Y-%m-%dT%H:%M:%SZ"), "age_minutes": round(age, 1),
+            "rpo_minutes": rpo_minutes, "within_rpo": age <= rpo_minutes}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -174,6 +176,20 @@ def test_approved_failover_restores_the_database_and_switches_dns(ansible_playbo
     assert result.rc == 0, result
     assert replica_region["target"] in replica_region["instances"]()
     assert replica_region["alias"]() == ["dr.us-west-2.elb.amazonaws.com"]
+    report = re.search(r"Failed over to us-west-2 in ([0-9.]+) minutes \(RTO target 240\)\. Recovery point: snapshot "
+                       r"(\S+), ([0-9.]+) minutes old \(RPO 60\)", result.stdout)
+    assert report, result.stdout
+    assert float(report.group(1)) < 240 and float(report.group(3)) < 60
+
+
+def test_failover_refuses_a_recovery_point_older_than_the_rpo(ansible_playbook, replica_region):
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    result = ansible_playbook(FAILOVER, extra_vars={**replica_region["extra"], "dr_failover_approved": True,
+                                                    "dr_failover_now": later})
+    assert result.rc != 0 and "older than the RPO of 60 minutes: nothing was changed" in result.stdout, result.stdout
+    assert replica_region["snapshot"] in result.stdout
+    assert replica_region["target"] not in replica_region["instances"]()
+    assert replica_region["alias"]() == ["primary.us-east-1.elb.amazonaws.com"]
 
 
 def test_failover_refuses_bad_settings(ansible_playbook):
