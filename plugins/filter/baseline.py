@@ -14,7 +14,19 @@ short_description: Every reason the cluster baseline's inputs cannot be applied
 description:
   - Checks the domain and each ingress hostname, each namespace quota against its workloads' requests,
     the node-group bounds and the namespaces the flows name. Returns a list of messages, each naming the value.
+---
+name: autoscaler_image_tag
+short_description: The cluster-autoscaler image tag of the cluster's Kubernetes minor
+description:
+  - Maps C(cluster_version) (C(1.31)) to the pinned cluster-autoscaler release of that minor (C(v1.31.1)).
 """
+
+
+def autoscaler_image_tag(cluster_version):
+    try:
+        return netpol.autoscaler_image_tag(cluster_version)
+    except netpol.BaselineError as exc:
+        raise AnsibleFilterError(f"autoscaler_image_tag: {exc}") from None
 
 
 def baseline_problems(namespaces, domain, ingresses, node_groups):
@@ -48,4 +60,4 @@ def baseline_problems(namespaces, domain, ingresses, node_groups):
 
 class FilterModule:
     def filters(self):
-        return {"baseline_problems": baseline_problems}
+        return {"baseline_problems": baseline_problems, "autoscaler_image_tag": autoscaler_image_tag}

@@ -143,3 +143,22 @@ def allowed_flows(workloads, policies, namespaces, ports_of=None) -> set:
                 if flow_allowed(src, dst, port, policies, namespaces, protocol):
                     out.add((f"{src['namespace']}/{src['name']}", f"{dst['namespace']}/{dst['name']}", f"{port}/{protocol}"))
     return out
+
+
+# Cluster Autoscaler supports only the Kubernetes minor it was built for: its image minor must be the
+# cluster's. One patch release per minor, pinned (registry.k8s.io/autoscaling/cluster-autoscaler).
+# The chart cluster-autoscaler 9.46.6 defaults to v1.32.0, wrong for any other cluster version.
+AUTOSCALER_TAGS = {"1.30": "v1.30.3", "1.31": "v1.31.1", "1.32": "v1.32.0"}
+_MINOR = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?$")
+
+
+def autoscaler_image_tag(cluster_version) -> str:
+    """The cluster-autoscaler image tag whose minor is the cluster's (``"1.31"`` -> ``"v1.31.1"``)."""
+    match = _MINOR.match(str(cluster_version).strip())
+    if not match:
+        raise BaselineError(f"cluster version {cluster_version!r} is not MAJOR.MINOR")
+    minor = f"{match.group(1)}.{match.group(2)}"
+    if minor not in AUTOSCALER_TAGS:
+        raise BaselineError(f"no cluster-autoscaler release pinned for Kubernetes {minor} "
+                            f"(pinned: {', '.join(sorted(AUTOSCALER_TAGS))}); add it to AUTOSCALER_TAGS")
+    return AUTOSCALER_TAGS[minor]

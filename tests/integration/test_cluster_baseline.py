@@ -104,6 +104,8 @@ def test_addons_are_installed_with_irsa_and_their_values(converged, kubeconfig):
     autoscaler = yaml.safe_load(kubectl(kubeconfig, "-n", "kube-system", "get", "configmap",
                                         "cluster-autoscaler-received-values")["data"]["values.yaml"])
     assert autoscaler["autoDiscovery"]["clusterName"]
+    # The autoscaler's minor is the cluster's (1.31), not the chart's default v1.32.
+    assert autoscaler["image"]["tag"].startswith("v1.31.")
 
 
 def test_allowed_flows_match_the_matrix_and_nothing_else(converged, kubeconfig):

@@ -135,3 +135,20 @@ def test_standin_renders_grafana_strategy_and_servicemonitor_labels_from_product
         if d and d["kind"] == "ServiceMonitor" and d["metadata"]["name"].endswith("-grafana")
     ]
     assert "release" not in bare_monitor["metadata"]["labels"], "the subchart adds no release label by itself"
+
+
+def test_cluster_autoscaler_image_minor_is_the_cluster_minor():
+    from ansible_collections.cxr.mlops.plugins.module_utils import netpol
+
+    for env in ENVIRONMENTS:
+        version = _group_vars(env, "terraform_apply")["terraform_apply_variables"]["cluster_version"]
+        tag = netpol.autoscaler_image_tag(version)
+        assert tag.startswith(f"v{version}."), (env, version, tag)
+        assert _group_vars(env, "cluster_baseline")["cluster_baseline_cluster_version"] == (
+            "{{ terraform_apply_variables.cluster_version }}"
+        )
+    assert netpol.autoscaler_image_tag("v1.32.3") == "v1.32.0"
+    with pytest.raises(netpol.BaselineError, match="no cluster-autoscaler release pinned for Kubernetes 1.19"):
+        netpol.autoscaler_image_tag("1.19")
+    with pytest.raises(netpol.BaselineError, match="not MAJOR.MINOR"):
+        netpol.autoscaler_image_tag("latest")
