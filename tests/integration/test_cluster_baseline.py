@@ -99,7 +99,9 @@ def test_addons_are_installed_with_irsa_and_their_values(converged, kubeconfig):
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:aws:iam::123456789012:role/lbc"
     received = kubectl(kubeconfig, "-n", "amazon-cloudwatch", "get", "configmap", "aws-for-fluent-bit-received-values")
     values = yaml.safe_load(received["data"]["values.yaml"])
-    assert values["cloudWatchLogs"]["logRetentionDays"] == 7
+    # Terraform owns the log group and its retention; Fluent Bit neither creates it nor pretends to set one.
+    assert values["cloudWatchLogs"]["autoCreateGroup"] is False
+    assert "logRetentionDays" not in values["cloudWatchLogs"]
     assert values["tolerations"] == [{"operator": "Exists"}]
     autoscaler = yaml.safe_load(kubectl(kubeconfig, "-n", "kube-system", "get", "configmap",
                                         "cluster-autoscaler-received-values")["data"]["values.yaml"])

@@ -152,3 +152,16 @@ def test_cluster_autoscaler_image_minor_is_the_cluster_minor():
         netpol.autoscaler_image_tag("1.19")
     with pytest.raises(netpol.BaselineError, match="not MAJOR.MINOR"):
         netpol.autoscaler_image_tag("latest")
+
+
+def test_fluent_bit_sets_no_retention_it_cannot_apply():
+    """aws-for-fluent-bit applies logRetentionDays only to a group it creates (autoCreateGroup true);
+    Terraform creates ours, so the retention is Terraform's log_retention_days alone."""
+    addons = _load(ROOT / "roles" / "cluster_baseline" / "vars" / "main.yml")
+    cloudwatch = next(a for k, a in addons.items() if isinstance(a, dict) and "aws_for_fluent_bit" in a)[
+        "aws_for_fluent_bit"]["values"]["cloudWatchLogs"]
+    if not cloudwatch.get("autoCreateGroup", False):
+        assert "logRetentionDays" not in cloudwatch
+    for env in ENVIRONMENTS:
+        assert "cluster_baseline_log_retention_days" not in _group_vars(env, "cluster_baseline")
+        assert _group_vars(env, "terraform_apply")["terraform_apply_variables"]["log_retention_days"] >= 90
