@@ -185,7 +185,7 @@ PRESETS = {
         "aws_dynamodb_table": {"write_request_units": 10000000, "read_request_units": 10000000, "storage_gb": 10},
         "aws_vpc_endpoint": {"data_processed_gb": 200}}},
 }
-DEFAULT_PRESET = "medium"
+DEFAULT_PRESET = "none"  # no invented usage: presets are opt-in (issue 20)
 
 # Recommendation thresholds (documented in docs/cost.md).
 SPOT_TARGET_SHARE = Decimal("0.5")
@@ -522,6 +522,11 @@ def _component(name, unit, quantity, price, explanation, usage_based=False, sour
     }
     if source:
         comp["usage_source"] = source
+    if usage_based and source == "default" and quantity == 0:
+        # nobody said how much: $0 with the unit price, as Infracost shows it, never an invented quantity
+        comp["depends_on_usage"] = True
+        if found:
+            comp["explanation"] += "; depends on usage: %s per %s" % (_price_str(price), unit.rstrip("s") or unit)
     if kind:
         comp["_kind"] = kind
     return comp

@@ -38,7 +38,10 @@ options:
         and C(resources) (resource address or glob pattern to usage). See docs/cost.md for every usage key.
     type: raw
   usage_preset:
-    description: Preset to start from; overrides C(usage.preset). Default C(medium) when neither says.
+    description:
+      - Preset to start from; overrides C(usage.preset).
+      - When neither says, C(none) - no invented usage; usage-based components are 0 with their unit price
+        and C(depends_on_usage).
     type: str
     choices: [none, small, medium, large]
   region:
@@ -161,6 +164,7 @@ resources:
         price_not_found: {description: No price in the catalog, type: bool}
         price_not_found_reason: {description: Why the price was not found, when the catalog is not the reason, type: str}
         usage_based: {description: The quantity comes from usage assumptions, type: bool}
+        depends_on_usage: {description: "Usage-based and nobody gave a quantity: 0, priced at C(price) per unit", type: bool}
         explanation: {description: The arithmetic spelled out, type: str}
 summary:
   description: >-

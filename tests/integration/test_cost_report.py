@@ -61,8 +61,8 @@ def test_report_of_the_seed_plan(ansible_playbook, tmp_path):
                  "| Data transfer (+NAT) | $38.05 | **$51.00** | $144.00 | $30-$60 | yes |",
                  "| **Total** | $554.92 | **$641.07** | $1,091.61 | $350-$710 | yes |"):
         assert line in md
-    # every priced resource and component is explained in the report
-    result = estimate(str(SEED))
+    # every priced resource and component is explained in the report (the playbook asks for the medium preset)
+    result = estimate(str(SEED), usage={"preset": "medium"})
     for res in result["resources"]:
         if res["status"] == "priced":
             assert "`%s`" % res["address"] in md, res["address"]

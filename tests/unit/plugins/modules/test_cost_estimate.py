@@ -24,7 +24,7 @@ def run_module(capsys, **args):
 
 
 def test_prices_the_plan(capsys):
-    out = run_module(capsys, plan=SEED)
+    out = run_module(capsys, plan=SEED, usage_preset="medium")
     assert out["_rc"] == 0 and out["changed"] is False
     assert out["total_monthly_cost"] == 641.07 and out["usage_preset"] == "medium"
     assert out["currency"] == "USD" and out["catalog_date"]
@@ -49,7 +49,7 @@ def test_usage_preset_option_overrides_the_usage_preset(capsys):
 
 
 def test_budget_exceeded_fails_naming_the_biggest_items(capsys):
-    out = run_module(capsys, plan=SEED, budget=400)
+    out = run_module(capsys, plan=SEED, budget=400, usage_preset="medium")
     assert out["_rc"] == 1 and out["failed"] is True
     assert "exceeds the budget $400.00" in out["msg"]
     assert "module.eks.aws_eks_node_group.on_demand $144.16" in out["msg"]
@@ -62,7 +62,7 @@ def test_budget_met(capsys):
 
 
 def test_compare_to(capsys):
-    out = run_module(capsys, plan=SEED, compare_to=str(FIXTURES / "golden" / "waf.plan.json"))
+    out = run_module(capsys, plan=SEED, compare_to=str(FIXTURES / "golden" / "waf.plan.json"), usage_preset="medium")
     assert out["delta"]["total_monthly_cost_after"] == 641.07
     assert out["infracost"]["diffTotalMonthlyCost"] == "{:f}".format(
         __import__("decimal").Decimal(str(out["delta"]["total_monthly_cost_diff"])))
@@ -114,3 +114,22 @@ def test_a_region_outside_the_catalog_warns_and_prices_nothing_there(capsys, tmp
     acl = next(r for r in out["resources"] if r["type"] == "aws_wafv2_web_acl")
     assert acl["price_not_found"] and acl["monthly_cost"] == 0 and out["total_monthly_cost"] == 0
     assert "mars-1 is not in the price catalog" in acl["reason"]
+
+
+def test_without_usage_nothing_is_invented(capsys):
+    # issue 20 (5): no usage file, no preset -> usage-based components are $0 with their unit price
+    plain = run_module(capsys, plan=SEED)
+    medium = run_module(capsys, plan=SEED, usage_preset="medium")
+    assert plain["_rc"] == 0 and plain["usage_preset"] == "none"
+    assert plain["total_monthly_cost"] < medium["total_monthly_cost"]
+    assert not any(r["type"] == "data_transfer" for r in plain["resources"])
+    nat = next(r for r in plain["resources"] if r["type"] == "aws_nat_gateway")
+    processed = next(c for c in nat["components"] if c["name"] == "Data processed")
+    assert processed["depends_on_usage"] and processed["monthly_cost"] == 0 and processed["price"] == 0.045
+    assert "depends on usage: $0.045 per GB" in processed["explanation"]
+    hours = next(c for c in nat["components"] if c["name"] == "NAT gateway")
+    assert hours["monthly_cost"] == 32.85 and "depends_on_usage" not in hours
+    # a figure the user gave is not "depends on usage", even when it is 0
+    given = run_module(capsys, plan=SEED, usage={"types": {"aws_nat_gateway": {"data_processed_gb": 0}}})
+    nat = next(r for r in given["resources"] if r["type"] == "aws_nat_gateway")
+    assert "depends_on_usage" not in next(c for c in nat["components"] if c["name"] == "Data processed")
