@@ -97,8 +97,9 @@ def test_tarball_after_a_run_holds_no_artefact_and_no_secret(tmp_path):
                     leaked.append(member.name)
     assert not leaked, f"secrets of the run are in the tarball: {leaked}"
     forbidden = [n for n in listing
-                 if n.split("/")[0] in {"artifacts", ".sandbox", ".cost-report", "build", "tests", "benchmarks",
+                 if n.split("/")[0] in {"artifacts", ".sandbox", ".cost-report", "build", "benchmarks",
                                         "molecule", ".venv", ".tools", ".git", "Makefile", "pyproject.toml"}
+                 or n.startswith("tests/") and not n.startswith("tests/support")
                  or "kubeconfig" in n.rsplit("/", 1)[-1] and not n.endswith(".j2")
                  or any(part in {".terraform"} for part in n.split("/"))
                  or n.endswith((".tfstate", ".tfstate.backup", ".tfplan", ".tfplan.json", ".tfvars", ".tfvars.json",
@@ -106,6 +107,7 @@ def test_tarball_after_a_run_holds_no_artefact_and_no_secret(tmp_path):
     assert not forbidden, f"run artefacts or dev-only files in the tarball: {forbidden}"
     # what a user of the installed collection needs is still there
     for needed in ("roles/terraform_apply/tasks/main.yml", "plugins/modules/cost_estimate.py",
-                   "infrastructure/terraform/main.tf", "meta/runtime.yml", "playbooks/infrastructure.yml"):
+                   "infrastructure/terraform/main.tf", "meta/runtime.yml", "playbooks/infrastructure.yml",
+                   "tests/support/sandbox.py", "tests/support/kubeapi_server.py"):
         assert needed in listing, needed
     assert len(planted) == 11
