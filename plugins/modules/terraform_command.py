@@ -34,6 +34,13 @@ options:
     type: list
     elements: str
     required: true
+  tf_vars:
+    description:
+      - Terraform input variables passed to Terraform as C(TF_VAR_<name>) environment variables of its process only
+        (secrets: never in a var-file, on the command line or in a log). Strings go as they are; other values as JSON.
+      - The values are masked (no_log) in every result.
+    type: dict
+    default: {}
   timeout:
     description: Seconds Terraform may run before it is interrupted (one SIGINT).
     type: int
@@ -148,6 +155,7 @@ signals:
 """
 
 import datetime
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -183,10 +191,19 @@ def running_report(argv, name, pid, on_interrupt):
         " ".join(argv), name, datetime.datetime.now(datetime.timezone.utc).isoformat(), told)
 
 
+def tf_var_env(tf_vars, base):
+    """The process environment with each variable as TF_VAR_<name> (strings raw, other values as JSON)."""
+    env = dict(base)
+    for name, value in tf_vars.items():
+        env["TF_VAR_" + name] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             argv=dict(type="list", elements="str", required=True),
+            tf_vars=dict(type="dict", default={}, no_log=True),
             timeout=dict(type="int", default=3600),
             kill_after=dict(type="int", default=60),
             on_interrupt=dict(type="str", choices=["stop", "finish"], default="stop"),
@@ -210,7 +227,8 @@ def main():
             _write_private(p["interrupted_log"], running_report(argv, name, pid, p["on_interrupt"]))
 
     try:
-        res = run(argv, p["timeout"], p["kill_after"], on_interrupt=p["on_interrupt"], on_signal=on_signal)
+        res = run(argv, p["timeout"], p["kill_after"], env=tf_var_env(p["tf_vars"], os.environ) if p["tf_vars"] else None,
+                  on_interrupt=p["on_interrupt"], on_signal=on_signal)
     except OSError as exc:
         module.fail_json(msg="cannot run %s: %s" % (argv[0], exc), cmd=argv)
     if p["interrupted_log"] and (res["interrupted"] or res["timed_out"]):

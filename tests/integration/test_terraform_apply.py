@@ -210,6 +210,18 @@ def test_check_mode_plans_only_and_diff_shows_the_summary(applied, ansible_playb
     assert (root.artifacts / f"{root.name}.check.tfplan").exists()
 
 
+def test_secret_variables_reach_terraform_only_as_tf_var(applied, ansible_playbook):
+    """Issue 18 case 6: the role wrote every variable, secrets included, into the tfvars JSON file."""
+    root, _ = applied
+    result = root.run(ansible_playbook, "--check", "-vvv", terraform_apply_secret_variables=["db_password"])
+    assert_ok(result)  # Terraform got db_password (a required variable) from TF_VAR_db_password: the plan ran
+    assert "No changes" in result.stdout, result
+    assert_no_secret(result)
+    vars_file = json.loads((root.artifacts / f"{root.name}.tfvars.json").read_text())
+    assert "db_password" not in vars_file and vars_file["name_prefix"] == root.name
+    assert "TF_VAR_db_password" not in result.stdout + result.stderr
+
+
 # -- the plan guard ----------------------------------------------------------------------------------
 
 def test_guard_refuses_replacing_the_db_and_deleting_the_bucket(applied, ansible_playbook):
