@@ -142,3 +142,23 @@ def test_bad_input_is_refused_before_anything_changes(override, expected, ansibl
     missing = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "namespace", f"tb-{RUN}-quota"],
                              capture_output=True, text=True, check=False)
     assert missing.returncode != 0
+
+
+def test_default_storage_class_is_encrypted_gp3_and_claims_get_it(converged, kubeconfig):
+    """The EBS CSI "Storage Classes" document (parameters type and encrypted of ebs.csi.aws.com) and the
+    DefaultStorageClass admission plugin: a claim without a class gets the default one (it binds once a pod
+    uses it: WaitForFirstConsumer)."""
+    sc = kubectl(kubeconfig, "get", "storageclass", "gp3")
+    assert sc["provisioner"] == "ebs.csi.aws.com"
+    assert sc["parameters"]["type"] == "gp3" and sc["parameters"]["encrypted"] == "true"
+    assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"probe-{RUN}", "namespace": APP},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "apply", "-f", "-"], input=json.dumps(claim), text=True,
+                   check=True, capture_output=True)
+    try:
+        pvc = kubectl(kubeconfig, "-n", APP, "get", "pvc", f"probe-{RUN}")
+        assert pvc["spec"]["storageClassName"] == "gp3"
+    finally:
+        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", APP, "delete", "pvc", f"probe-{RUN}",
+                        "--wait=false"], check=False, capture_output=True)
