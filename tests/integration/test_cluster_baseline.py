@@ -58,6 +58,15 @@ def converged(kubeconfig, ansible_playbook, sandbox):
     return first
 
 
+def test_an_empty_kubeconfig_is_refused_not_the_default_cluster(ansible_playbook, kubeconfig, sandbox):
+    """Issue 18 case 3: `-e cluster_baseline_kubeconfig=` deployed to whatever $KUBECONFIG / ~/.kube/config named."""
+    result = ansible_playbook("playbooks/baseline.yml", extra_vars=scenario(cluster_baseline_kubeconfig=""),
+                              env={"KUBECONFIG": kubeconfig})
+    assert result.rc != 0, result
+    assert "cluster_baseline_kubeconfig is empty" in result.stdout, result
+    assert result.changed == 0, result
+
+
 def test_second_run_and_check_mode_report_no_change(converged, ansible_playbook, kubeconfig):
     again = ansible_playbook("playbooks/baseline.yml", extra_vars=scenario(), env={"KUBECONFIG": kubeconfig})
     assert again.rc == 0 and again.changed == 0, again
