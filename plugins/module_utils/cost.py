@@ -900,8 +900,26 @@ def price_log_group(ctx, res, usage):
 
 
 def price_metric_alarm(ctx, res, usage):
-    return [_per_unit(ctx, "Standard resolution alarm", "alarm-months", 1,
-                      ctx.catalog.lookup(ctx.region, "cloudwatch", "alarm_month"), "CloudWatch alarm")]
+    """CloudWatch bills an alarm per metric it evaluates: each metric of a metric-math alarm, 3 for an
+    anomaly-detection band (the metric, the upper and the lower bound), at the high-resolution price
+    when the period is under 60 s."""
+    values = res["values"]
+    queries = values.get("metric_query") or []
+    metrics = sum(1 for q in queries if (q or {}).get("metric"))
+    anomaly = any("ANOMALY_DETECTION_BAND" in str((q or {}).get("expression") or "") for q in queries)
+    periods = [values.get("period")] + [first_block((q or {}).get("metric")).get("period") for q in queries]
+    high_res = any(isinstance(p, (int, float)) and 0 < p < 60 for p in periods)
+    key, label = ("high_res_alarm_month", "High resolution") if high_res else ("alarm_month", "Standard resolution")
+    if anomaly:
+        count, what = 3 * max(metrics, 1), "anomaly detection: 3 metrics per evaluated metric"
+        label += " anomaly detection"
+    elif metrics:
+        count, what = metrics, "metric math over %d metrics" % metrics
+        label += " metric math"
+    else:
+        count, what = 1, "one metric"
+    return [_per_unit(ctx, "%s alarm metrics" % label, "alarm metric-months", count,
+                      ctx.catalog.lookup(ctx.region, "cloudwatch", key), "CloudWatch alarm, %s" % what)]
 
 
 def price_dashboard(ctx, res, usage):
@@ -968,7 +986,16 @@ def price_flow_log(ctx, res, usage):
 
 def price_vpc_endpoint(ctx, res, usage):
     values = res["values"]
-    if (values.get("vpc_endpoint_type") or "Gateway") != "Interface":
+    kind = values.get("vpc_endpoint_type") or "Gateway"
+    if kind == "GatewayLoadBalancer":
+        return [
+            _hourly(ctx, "Gateway Load Balancer endpoint", 1,
+                    ctx.catalog.lookup(ctx.region, "vpc", "gwlb_endpoint_hour"), "GWLB endpoint"),
+            _per_unit(ctx, "Data processed", "GB", usage.get("data_processed_gb", 0),
+                      ctx.catalog.lookup(ctx.region, "vpc", "gwlb_endpoint_gb"), "GWLB endpoint processing",
+                      usage_based=True, source=_src(usage, "data_processed_gb")),
+        ]
+    if kind != "Interface":
         return None  # gateway endpoints (S3, DynamoDB) are free
     azs = len(values.get("subnet_ids") or []) or 1
     return [
