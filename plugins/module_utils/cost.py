@@ -734,6 +734,28 @@ def price_ebs_volume(ctx, res, usage):
         if tput > 125:
             comps.append(_per_unit(ctx, "Throughput above 125 MB/s", "MBps-months", tput - 125,
                                    ctx.catalog.lookup(ctx.region, "ebs", "gp3_throughput_mbps_month"), "gp3 throughput"))
+    elif vtype == "io1":
+        comps.append(_per_unit(ctx, "Provisioned IOPS", "IOPS-months", values.get("iops") or 0,
+                               ctx.catalog.lookup(ctx.region, "ebs", "io1_iops_month"), "io1 IOPS"))
+    elif vtype == "io2":
+        comps.extend(_io2_iops(ctx, Decimal(values.get("iops") or 0)))
+    return comps
+
+
+def _io2_iops(ctx, iops):
+    """io2 IOPS are billed in tiers: up to 32,000, 32,001-64,000, above 64,000."""
+    tiers = ctx.catalog.tiers(ctx.region, "ebs", "io2_iops_month_tiers")
+    if tiers is None:
+        return [_per_unit(ctx, "Provisioned IOPS", "IOPS-months", iops, None, "io2 IOPS")]
+    comps, lower = [], ZERO
+    for upper, price in tiers:
+        width = iops - lower if upper is None else min(iops, upper) - lower
+        if width <= 0:
+            break
+        label = "up to %s" % _fmt(upper) if lower == 0 else (
+            "above %s" % _fmt(lower) if upper is None else "%s-%s" % (_fmt(lower + 1), _fmt(upper)))
+        comps.append(_per_unit(ctx, "Provisioned IOPS (%s)" % label, "IOPS-months", width, price, "io2 IOPS %s" % label))
+        lower = upper if upper is not None else lower
     return comps
 
 

@@ -48,3 +48,18 @@ def test_gateway_load_balancer_endpoints_are_not_free():
     assert comps(res(result, "aws_vpc_endpoint.inspection")) == [
         ("Gateway Load Balancer endpoint", 730, 0.01, 7.30, False), ("Data processed", 1000, 0.0035, 3.50, False)]
     assert res(result, "aws_vpc_endpoint.s3")["status"] == "free"
+
+
+def test_provisioned_iops_volumes():
+    # https://aws.amazon.com/ebs/pricing/ (us-east-1, 2025-01-15): io1 and io2 $0.125/GB-month; io1 $0.065 per
+    # provisioned IOPS-month; io2 $0.065 up to 32,000 IOPS, $0.0455 for 32,001-64,000, $0.032 above 64,000
+    result = estimate(plan([("aws_ebs_volume", "io1", {"type": "io1", "size": 100, "iops": 5000}),
+                            ("aws_ebs_volume", "io2", {"type": "io2", "size": 100, "iops": 70000})]),
+                      usage={"preset": "none"})
+    assert comps(res(result, "aws_ebs_volume.io1")) == [
+        ("Storage (io1)", 100, 0.125, 12.50, False), ("Provisioned IOPS", 5000, 0.065, 325.00, False)]
+    assert comps(res(result, "aws_ebs_volume.io2")) == [
+        ("Storage (io2)", 100, 0.125, 12.50, False),
+        ("Provisioned IOPS (up to 32,000)", 32000, 0.065, 2080.00, False),
+        ("Provisioned IOPS (32,001-64,000)", 32000, 0.0455, 1456.00, False),
+        ("Provisioned IOPS (above 64,000)", 6000, 0.032, 192.00, False)]
