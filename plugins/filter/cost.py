@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Cost filters for playbooks and templates: small pure functions over cost_estimate results."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Backup compliance as pure functions (no I/O; ``now`` is always passed in).
 
 The backup programs (images/backup, the CronJobs' image) write each backup as a set of objects

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Monthly cost of a Terraform plan, offline, from the dated price catalog.
 
 Model (the same as Infracost's): every resource becomes cost components; a component is a

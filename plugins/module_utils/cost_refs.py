@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Cross-resource references of a plan that prices depend on.
 
 A node group or instance takes its instance type and volumes from a launch template; a read

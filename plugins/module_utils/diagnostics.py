@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Troubleshooting findings for playbooks/health_check.yml, as pure functions over gathered data.
 
 Each function takes what the info modules returned (boto3 shapes for AWS, Kubernetes objects as

@@ -1,5 +1,5 @@
 # Copyright: cxr.mlops contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """EKS descriptions for the health check: pure functions, no network.
 
 * ``validate_cluster_name``: the EKS naming rule, checked before any AWS call.

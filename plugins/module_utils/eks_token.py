@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """EKS bearer tokens and the kubeconfig entries of the eks_access role.
 
 An EKS token is what ``aws eks get-token`` prints: ``k8s-aws-v1.`` followed by the unpadded

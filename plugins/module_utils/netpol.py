@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small NetworkPolicy evaluator and the value checks of the cluster baseline (pure functions).
 
 ``allowed_flows`` answers, for a set of workloads and the NetworkPolicies that exist, which

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Dated AWS price catalog: loading, validation and price look-ups.
 
 The catalog's source of truth is ``data/pricing/aws-catalog.json`` in the collection. Modules run

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Terraform plan JSON, the plan guard and the other pure logic of the terraform_apply role.
 
 * :func:`load_plan` reads the output of ``terraform show -json PLANFILE``.

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cxr.mlops contributors
-# Apache License 2.0 (see galaxy.yml)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run one terraform command so that an interrupted play never kills Terraform hard.
 
 Why not ``ansible.builtin.command`` (``run_command``) with coreutils ``timeout``:
