@@ -10,7 +10,8 @@ Exit codes tell failure kinds apart:
     0  success                       4  preflight refused the inputs (nothing was changed)
     2  bad command-line arguments    5  a task failed during the deployment
     3  production not confirmed      6  a host was unreachable
-                                     7  interrupted (SIGINT/SIGTERM)
+    8  --env local --check of the     7  interrupted (SIGINT/SIGTERM)
+       Terraform phase with the local sandbox not running (check mode cannot start it: make sandbox)
 
 The runner's artifacts (events, stdout, the command line) stay in --artifacts-dir for AWX-style
 post-mortems. Nothing secret is printed: task results are not shown, only names and states. Nothing
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("local", "staging", "production")
 K8S_TAGS = ("sandbox", "eks", "baseline", "monitoring", "argocd", "backups", "release")
 EXIT_OK, EXIT_USAGE, EXIT_UNCONFIRMED, EXIT_PREFLIGHT, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 6, 7
+EXIT_NO_SANDBOX = 8
 
 
 def parse_extra_vars(items: list[str]) -> dict:
@@ -60,6 +62,21 @@ def parse_extra_vars(items: list[str]) -> dict:
             raise ValueError(f"--extra-vars {item!r}: not a mapping")
         result.update(data)
     return result
+
+
+def sandbox_address() -> str:
+    """The local inventory's AWS endpoint (moto): 127.0.0.1:$CXR_SANDBOX_PORT_BASE (default 15000)."""
+    return f"127.0.0.1:{int(os.environ.get('CXR_SANDBOX_PORT_BASE') or 15000)}"
+
+
+def sandbox_running() -> bool:
+    import socket
+    host, port = sandbox_address().split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def scrub_command_file(artifact_dir: str) -> None:
@@ -213,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    wants_terraform = not args.k8s_only and (args.terraform_only or not [t for t in args.tags.split(",") if t]
+                                             or "terraform" in args.tags.split(","))
+    if args.env == "local" and args.check and wants_terraform and not sandbox_running():
+        print(f"The local sandbox is not running (nothing answers on {sandbox_address()}), and check mode cannot "
+              "start it: make sandbox (nothing was run).", file=sys.stderr)
+        return EXIT_NO_SANDBOX
     if not (ROOT / args.playbook).is_file():
         print(f"error: playbook {args.playbook} not found under {ROOT}", file=sys.stderr)
         return EXIT_USAGE

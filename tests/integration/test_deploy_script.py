@@ -94,3 +94,16 @@ def test_runner_artifacts_hold_no_environment_and_no_extra_var_secret(private_sa
     found += [("stdout/stderr", v) for v, forms in needles.items()
               if any(f.decode() in proc.stdout + proc.stderr for f in forms)]
     assert not found, f"secrets found: {found}"
+
+
+def test_local_check_without_a_sandbox_says_make_sandbox(tmp_path):
+    """Issue 18 case 8: it used to fail after 33 s with a Terraform error cut mid-word."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    proc = deploy("--env", "local", "--check", "--artifacts-dir", str(tmp_path / "a"),
+                  env={"CXR_SANDBOX_PORT_BASE": str(free)}, timeout=60)
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    assert "make sandbox" in proc.stderr and f"127.0.0.1:{free}" in proc.stderr
+    assert not (tmp_path / "a").exists(), "nothing may run"
