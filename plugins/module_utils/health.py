@@ -8,8 +8,13 @@ threshold) in rounds, like an Argo Rollouts AnalysisRun or a Flagger canary anal
 
 * every ``interval`` seconds one *round* measures every metric once; ``count`` rounds in all;
 * a measurement is ``successful`` (the condition holds), ``failed`` (the condition does not hold,
-  **or the query returned no data**) or ``error`` (Prometheus unreachable, HTTP or query error,
-  a value that is not a number);
+  **or the query returned no data, or any series is NaN or infinite**) or ``error`` (Prometheus
+  unreachable, HTTP 5xx, a timeout, a value that is not a number);
+* every series a query returns is a measurement of its own: by default (aggregation ``all``, like
+  Argo Rollouts' ``all(result, ...)``) the condition must hold for each of them; ``min``, ``max``,
+  ``avg``, ``sum`` and ``first`` reduce the series to one value only when asked for;
+* an HTTP 4xx answer or a ``bad_data`` error from Prometheus is a configuration error (the query
+  will never work): the gate ends ``error`` at once with Prometheus' own message, no retries;
 * the gate is ``failed`` as soon as one metric has more than ``failure_limit`` failed
   measurements (Argo ``failureLimit``, Flagger ``threshold``);
 * the gate is ``error`` as soon as one metric has more than ``consecutive_error_limit`` errors in
@@ -43,7 +48,7 @@ OPERATORS = {
     "!=": lambda v, t: v != t,
 }
 
-AGGREGATIONS = ("min", "max", "avg", "sum", "first")
+AGGREGATIONS = ("all", "min", "max", "avg", "sum", "first")
 
 VERDICT_PASSED = "passed"
 VERDICT_FAILED = "failed"
@@ -58,7 +63,11 @@ class GateConfigError(ValueError):
 
 
 class PrometheusQueryError(Exception):
-    """A query could not be evaluated: Prometheus unreachable, HTTP error or a query error."""
+    """A query could not be evaluated: Prometheus unreachable, timed out or answered HTTP 5xx."""
+
+
+class PrometheusRejectedQuery(Exception):
+    """Prometheus refused the query itself (HTTP 4xx, ``bad_data``): retrying cannot help."""
 
 
 def parse_duration(value):
@@ -108,7 +117,7 @@ def normalize_metric(spec, variables):
         threshold = float(spec.get("threshold"))
     except (TypeError, ValueError):
         raise GateConfigError("metric %s: threshold %r is not a number" % (name, spec.get("threshold")))
-    aggregation = spec.get("aggregation") or "min"
+    aggregation = spec.get("aggregation") or "all"
     if aggregation not in AGGREGATIONS:
         raise GateConfigError("metric %s: aggregation %r is not one of %s" % (name, aggregation, ", ".join(AGGREGATIONS)))
     return {
@@ -120,8 +129,36 @@ def normalize_metric(spec, variables):
     }
 
 
-def validate_gate(metrics, variables, count, failure_limit, consecutive_error_limit, interval):
-    """Check the whole configuration; return (normalized metrics, interval seconds)."""
+def _as_int(name, value):
+    if isinstance(value, bool):
+        raise GateConfigError("%s must be an integer, got %r" % (name, value))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise GateConfigError("%s must be an integer, got %r" % (name, value))
+
+
+def validate_timeout(timeout):
+    """Seconds of one HTTP request to Prometheus; must be a finite number > 0."""
+    try:
+        seconds = parse_duration(timeout)
+    except GateConfigError as exc:
+        raise GateConfigError("timeout: %s" % exc)
+    if seconds <= 0:
+        raise GateConfigError("timeout must be > 0, got %r" % (timeout,))
+    return seconds
+
+
+def validate_gate(metrics, variables, count, failure_limit, consecutive_error_limit, interval, timeout=None):
+    """Check the whole configuration; return (normalized metrics, interval seconds).
+
+    Every limit and duration is checked here, before the first query is sent.
+    """
+    count = _as_int("count", count)
+    failure_limit = _as_int("failure_limit", failure_limit)
+    consecutive_error_limit = _as_int("consecutive_error_limit", consecutive_error_limit)
+    if timeout is not None:
+        validate_timeout(timeout)
     if not metrics:
         raise GateConfigError("the gate has no metrics")
     normalized = [normalize_metric(m, variables) for m in metrics]
@@ -138,11 +175,15 @@ def validate_gate(metrics, variables, count, failure_limit, consecutive_error_li
                               % (failure_limit, count))
     if int(consecutive_error_limit) < 0:
         raise GateConfigError("consecutive_error_limit must be >= 0, got %r" % (consecutive_error_limit,))
-    return normalized, parse_duration(interval)
+    try:
+        interval_s = parse_duration(interval)
+    except GateConfigError as exc:
+        raise GateConfigError("interval: %s" % exc)
+    return normalized, interval_s
 
 
 def aggregate(values, how):
-    """Reduce the sample values of one query result to one number."""
+    """Reduce the sample values of one query result to one number (``all`` is not a reduction)."""
     if how == "first":
         return values[0]
     if how == "min":
@@ -166,6 +207,8 @@ def parse_prometheus_response(body):
     if not isinstance(doc, dict):
         raise PrometheusQueryError("unexpected Prometheus answer: %r" % (doc,))
     if doc.get("status") != "success":
+        if doc.get("errorType") == "bad_data":
+            raise PrometheusRejectedQuery("Prometheus rejected the query (bad_data): %s" % doc.get("error", doc))
         raise PrometheusQueryError("Prometheus query error (%s): %s" % (doc.get("errorType", "unknown"), doc.get("error", doc)))
     data = doc.get("data") or {}
     rtype, result = data.get("resultType"), data.get("result")
@@ -188,9 +231,11 @@ def prometheus_query_fn(base_url, open_url, timeout=10, headers=None, validate_c
     """A ``query_fn`` for :func:`run_gate` that calls ``GET <base_url>/api/v1/query``.
 
     ``open_url`` is ``ansible.module_utils.urls.open_url`` (injected so this module stays testable).
-    A connection error, a timeout or an HTTP error status becomes PrometheusQueryError; an HTTP 400
-    from Prometheus carries its error message (a bad query).
+    A connection error, a timeout or an HTTP 5xx becomes PrometheusQueryError (counted against
+    ``consecutive_error_limit``); an HTTP 4xx (Prometheus answers 400 ``bad_data`` to a parse error,
+    422 to a query it cannot execute) becomes PrometheusRejectedQuery carrying Prometheus' message.
     """
+    timeout = validate_timeout(timeout)
     base = base_url.rstrip("/")
 
     def query(promql):
@@ -207,6 +252,10 @@ def prometheus_query_fn(base_url, open_url, timeout=10, headers=None, validate_c
                     detail = json.loads(detail).get("error", detail)
                 except Exception:  # noqa: BLE001
                     pass
+            code = getattr(exc, "code", None)
+            if isinstance(code, int) and 400 <= code < 500:
+                raise PrometheusRejectedQuery("Prometheus at %s rejected the query (HTTP %d): %s"
+                                              % (base, code, detail or exc))
             raise PrometheusQueryError("Prometheus at %s did not answer the query: %s%s"
                                        % (base, exc, (" (%s)" % detail) if detail else ""))
         return parse_prometheus_response(body)
@@ -221,12 +270,45 @@ def measure(metric, query_fn, now_fn):
              "threshold": metric["threshold"], "value": None, "samples": 0, "started_at": started}
     try:
         values = query_fn(metric["query"])
+    except PrometheusRejectedQuery as exc:
+        entry.update(phase="rejected", message=str(exc))
+        return entry
     except PrometheusQueryError as exc:
         entry.update(phase="error", message=str(exc))
         return entry
     entry["samples"] = len(values)
+    entry["values"] = list(values)
     if not values:
         entry.update(phase="failed", message="no data: the query returned an empty result")
+        return entry
+    bad = [i for i, v in enumerate(values) if math.isnan(v) or math.isinf(v)]
+    if bad:
+        entry["value"] = values[bad[0]]
+        entry.update(phase="failed", message="%s: series %d of %d is %s (NaN and infinite values never pass)"
+                     % (metric["name"], bad[0] + 1, len(values), values[bad[0]]))
+        return entry
+    op, threshold = OPERATORS[metric["operator"]], metric["threshold"]
+    if metric["aggregation"] == "all":
+        failing = [i for i, v in enumerate(values) if not op(v, threshold)]
+        if failing and len(values) == 1:
+            entry["value"] = values[0]
+            entry.update(phase="failed", message="%s = %g, expected %s %g"
+                         % (metric["name"], values[0], metric["operator"], threshold))
+        elif failing:
+            value = values[failing[0]]
+            entry["value"] = value
+            entry.update(phase="failed", message="%s = %g in series %d of %d (%d failing), expected %s %g for every series"
+                         % (metric["name"], value, failing[0] + 1, len(values), len(failing), metric["operator"], threshold))
+        elif len(values) == 1:
+            entry["value"] = values[0]
+            entry.update(phase="successful", message="%s = %g %s %g"
+                         % (metric["name"], values[0], metric["operator"], threshold))
+        else:
+            # the value reported is the series closest to failing
+            entry["value"] = min(values) if metric["operator"] in (">=", ">") else max(values)
+            entry.update(phase="successful", message="%s: all %d series %s %g (%s)"
+                         % (metric["name"], len(values), metric["operator"], threshold,
+                            ", ".join("%g" % v for v in values)))
         return entry
     value = aggregate(values, metric["aggregation"])
     entry["value"] = value
@@ -240,11 +322,13 @@ def measure(metric, query_fn, now_fn):
 
 
 def run_gate(metrics, query_fn, variables=None, count=3, interval=1, failure_limit=0,
-             consecutive_error_limit=4, sleep_fn=time.sleep, now_fn=time.time):
+             consecutive_error_limit=4, sleep_fn=time.sleep, now_fn=time.time, timeout=None):
     """Run a gate and return its result (a dict; see the module's RETURN)."""
-    normalized, interval_s = validate_gate(metrics, variables, count, failure_limit, consecutive_error_limit, interval)
+    normalized, interval_s = validate_gate(metrics, variables, count, failure_limit, consecutive_error_limit, interval,
+                                           timeout=timeout)
     count, failure_limit, consecutive_error_limit = int(count), int(failure_limit), int(consecutive_error_limit)
-    stats = {m["name"]: {"successful": 0, "failed": 0, "error": 0, "consecutive_errors": 0, "last_value": None}
+    stats = {m["name"]: {"successful": 0, "failed": 0, "error": 0, "rejected": 0, "consecutive_errors": 0,
+                         "last_value": None}
              for m in normalized}
     measurements = []
     verdict, reason = None, ""
@@ -265,6 +349,11 @@ def run_gate(metrics, query_fn, variables=None, count=3, interval=1, failure_lim
                 st["last_value"] = entry["value"]
         for metric in normalized:
             st = stats[metric["name"]]
+            if st["rejected"]:
+                verdict = VERDICT_ERROR
+                last = [m for m in measurements if m["metric"] == metric["name"]][-1]
+                reason = ("configuration error in metric %s (not retried): %s" % (metric["name"], last["message"]))
+                break
             if st["failed"] > failure_limit:
                 verdict = VERDICT_FAILED
                 last = [m for m in measurements if m["metric"] == metric["name"] and m["phase"] == "failed"][-1]
@@ -297,6 +386,7 @@ def run_gate(metrics, query_fn, variables=None, count=3, interval=1, failure_lim
     summary = {name: {k: v for k, v in st.items()} for name, st in stats.items()}
     return {
         "verdict": verdict,
+        "configuration_error": any(st["rejected"] for st in stats.values()),
         "passed": verdict == VERDICT_PASSED,
         "reason": reason,
         "rounds": rounds,

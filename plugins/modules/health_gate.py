@@ -54,10 +54,14 @@ options:
         type: float
         required: true
       aggregation:
-        description: How several returned series are reduced to one value (C(min) is the strictest for a lower bound).
+        description:
+          - How several returned series are judged.
+          - C(all) (the default, like Argo Rollouts' C(all(result, ...))) judges every series on its own; each must hold.
+          - C(min), C(max), C(avg), C(sum) and C(first) reduce the series to one value first; use them only when that is meant.
+          - Whatever the choice, an empty result or a NaN or infinite value in any series fails the measurement.
         type: str
-        choices: [min, max, avg, sum, first]
-        default: min
+        choices: [all, min, max, avg, sum, first]
+        default: all
   args:
     description: Values substituted into the query templates (for example C(color), C(version), C(service)).
     type: dict
@@ -79,8 +83,10 @@ options:
     type: int
     default: 4
   timeout:
-    description: Timeout of one HTTP request to Prometheus, in seconds.
-    type: int
+    description:
+      - Timeout of one HTTP request to Prometheus, in seconds; must be > 0.
+      - A request that times out is an errored measurement, counted against O(consecutive_error_limit).
+    type: float
     default: 10
   validate_certs:
     description: Verify the TLS certificate of an C(https) Prometheus.
@@ -146,6 +152,10 @@ verdict:
   returned: always
   type: str
   sample: failed
+configuration_error:
+  description: True when Prometheus rejected a query (HTTP 4xx, C(bad_data)); the gate then ends C(error) at once, without retries.
+  returned: always
+  type: bool
 passed:
   description: True when the verdict is C(passed).
   returned: always
@@ -168,8 +178,9 @@ measurements:
   contains:
     metric: {description: Metric name., type: str, returned: always}
     round: {description: Round number (1-based)., type: int, returned: always}
-    phase: {description: C(successful), C(failed) or C(error)., type: str, returned: always}
-    value: {description: The measured value (null when there was no data or an error)., type: float, returned: always}
+    phase: {description: C(successful), C(failed), C(error) or C(rejected) (Prometheus refused the query)., type: str, returned: always}
+    value: {description: The measured value (the first failing series; null when there was no data or an error)., type: float, returned: always}
+    values: {description: Every series value the query returned., type: list, elements: float, returned: when Prometheus answered}
     samples: {description: Number of series the query returned., type: int, returned: always}
     message: {description: Human-readable outcome., type: str, returned: always}
     query: {description: The resolved query., type: str, returned: always}
@@ -211,14 +222,14 @@ def main():
                 query=dict(type="str", required=True),
                 operator=dict(type="str", default=">=", choices=[">=", "<=", ">", "<", "==", "!="]),
                 threshold=dict(type="float", required=True),
-                aggregation=dict(type="str", default="min", choices=["min", "max", "avg", "sum", "first"]),
+                aggregation=dict(type="str", default="all", choices=["all", "min", "max", "avg", "sum", "first"]),
             )),
             args=dict(type="dict", default={}),
             interval=dict(type="str", default="30s"),
             count=dict(type="int", default=5),
             failure_limit=dict(type="int", default=0),
             consecutive_error_limit=dict(type="int", default=4),
-            timeout=dict(type="int", default=10),
+            timeout=dict(type="float", default=10),
             validate_certs=dict(type="bool", default=True),
             headers=dict(type="dict", default={}, no_log=True),
             fail_on_failure=dict(type="bool", default=True),
@@ -228,11 +239,12 @@ def main():
     p = module.params
     if not p["prometheus_url"].startswith(("http://", "https://")):
         module.fail_json(msg="prometheus_url must be an http:// or https:// URL, got %r" % p["prometheus_url"])
-    query_fn = prometheus_query_fn(p["prometheus_url"], open_url, timeout=p["timeout"], headers=p["headers"],
-                                   validate_certs=p["validate_certs"])
     try:
+        query_fn = prometheus_query_fn(p["prometheus_url"], open_url, timeout=p["timeout"], headers=p["headers"],
+                                       validate_certs=p["validate_certs"])
         result = run_gate(p["metrics"], query_fn, variables=p["args"], count=p["count"], interval=p["interval"],
-                          failure_limit=p["failure_limit"], consecutive_error_limit=p["consecutive_error_limit"])
+                          failure_limit=p["failure_limit"], consecutive_error_limit=p["consecutive_error_limit"],
+                          timeout=p["timeout"])
     except GateConfigError as exc:
         module.fail_json(msg="health_gate: invalid configuration: %s" % exc)
     if not result["passed"] and p["fail_on_failure"]:

@@ -166,6 +166,38 @@ def test_bad_gate_configuration_is_refused_before_querying(ansible_playbook, gat
     assert "invalid configuration" in gate["msg"] and "${colour}" in gate["msg"]
 
 
+def test_every_series_is_judged_one_bad_series_fails_the_gate(ansible_playbook, gate_playbook, metrics_stack):
+    """Issue 15 defect 4: two series (one per color) against '<= 0.1'; the old default (min) passed on the good one."""
+    set_exporter(metrics_stack, "green", "g-multi")
+    set_exporter(metrics_stack, "blue", "g-multi", mode="degraded")
+    metrics = [{"name": "inaccuracy", "query": '1 - model_accuracy{version="${version}"}', "operator": "<=", "threshold": 0.1}]
+    res, gate = run_gate(ansible_playbook, gate_playbook, metrics_stack["prometheus"], metrics=metrics,
+                         gate_color="green", gate_version="g-multi")
+    assert res.rc != 0 and gate["verdict"] == "failed", res
+    first = gate["measurements"][0]
+    assert first["samples"] == 2 and first["value"] == pytest.approx(0.29)
+    assert "series" in gate["reason"] and "expected <= 0.1 for every series" in gate["reason"]
+
+
+def test_a_query_prometheus_cannot_parse_is_a_configuration_error_at_once(ansible_playbook, gate_playbook, metrics_stack):
+    """Issue 15 defect 5: HTTP 400 bad_data is reported at once with Prometheus' message, never retried."""
+    metrics = [{"name": "accuracy", "query": 'min(model_accuracy{color="${color}"', "threshold": 0.9}]
+    res, gate = run_gate(ansible_playbook, gate_playbook, metrics_stack["prometheus"], metrics=metrics,
+                         gate_color="green", gate_version="v1")
+    assert res.rc != 0 and gate["verdict"] == "error", res
+    assert gate["configuration_error"] is True and gate["rounds"] == 1 and len(gate["measurements"]) == 1
+    assert "HTTP 400" in gate["reason"] and "parse error" in gate["reason"]
+
+
+def test_a_negative_timeout_is_refused_before_any_query(ansible_playbook, gate_playbook, metrics_stack):
+    """Issue 15 defect 5: the role passes its timeout to the gate, which refuses one that is not > 0."""
+    res, gate = run_gate(ansible_playbook, gate_playbook, metrics_stack["prometheus"], gate_color="green",
+                         gate_version="v1", blue_green_cutover_gate_timeout=-1)
+    assert res.rc != 0, res
+    assert "invalid configuration" in gate["msg"] and "timeout" in gate["msg"]
+    assert "measurements" not in gate
+
+
 def test_prometheus_stopped_mid_gate_fails_closed(tmp_path):
     """A second private Prometheus (same scrape configuration) is stopped between two rounds of a real gate."""
     base = private_port_base()

@@ -189,8 +189,10 @@ def test_parse_prometheus_response_vector_scalar_empty_and_errors():
     assert health.parse_prometheus_response(json.dumps(empty)) == []
     scalar = {"status": "success", "data": {"resultType": "scalar", "result": [1, "2"]}}
     assert health.parse_prometheus_response(scalar) == [2.0]
-    with pytest.raises(health.PrometheusQueryError, match="bad_data"):
+    with pytest.raises(health.PrometheusRejectedQuery, match="bad_data"):
         health.parse_prometheus_response({"status": "error", "errorType": "bad_data", "error": "parse error"})
+    with pytest.raises(health.PrometheusQueryError, match="timeout"):
+        health.parse_prometheus_response({"status": "error", "errorType": "timeout", "error": "query timed out"})
     with pytest.raises(health.PrometheusQueryError, match="matrix"):
         health.parse_prometheus_response({"status": "success", "data": {"resultType": "matrix", "result": []}})
     with pytest.raises(health.PrometheusQueryError, match="not JSON"):
@@ -223,5 +225,91 @@ def test_prometheus_query_fn_builds_the_url_and_maps_transport_errors():
         body = io.BytesIO(json.dumps({"status": "error", "error": "1:5: parse error"}).encode())
         raise urllib.error.HTTPError(url, 400, "Bad Request", {}, body)
 
-    with pytest.raises(health.PrometheusQueryError, match="parse error"):
+    with pytest.raises(health.PrometheusRejectedQuery, match="HTTP 400.*parse error"):
         health.prometheus_query_fn("http://prom:9090", bad_query)("up{")
+
+
+# --- issue 15: every series is judged; NaN/Inf/empty fail; a rejected query is a configuration error ---
+
+LAT = {"name": "p95_latency", "query": 'histogram_quantile(0.95, x{color="${color}"})', "operator": "<=", "threshold": 0.5}
+
+
+def test_default_judges_every_series_one_slow_series_fails():
+    result, _ = gate({"histogram_quantile": [[0.1, 2.5]]}, metrics=(LAT,), count=1)
+    assert result["verdict"] == "failed"
+    assert result["measurements"][0]["value"] == 2.5
+    assert "series 2 of 2" in result["reason"]
+
+
+def test_default_passes_when_every_series_holds():
+    result, _ = gate({"histogram_quantile": [[0.1, 0.4]]}, metrics=(LAT,), count=1)
+    assert result["verdict"] == "passed"
+    assert result["measurements"][0]["values"] == [0.1, 0.4]
+
+
+@pytest.mark.parametrize("values", [[0.1, float("nan")], [float("nan"), 0.1], [0.1, float("inf")], [float("-inf")]])
+@pytest.mark.parametrize("aggregation", ["all", "min", "max", "avg", "sum", "first"])
+def test_nan_or_infinite_series_fails_whatever_the_aggregation(values, aggregation):
+    result, _ = gate({"histogram_quantile": [values]}, metrics=(dict(LAT, aggregation=aggregation),), count=1)
+    assert result["verdict"] == "failed", result["reason"]
+    assert "never pass" in result["reason"]
+
+
+def test_aggregation_only_when_asked_for():
+    result, _ = gate({"histogram_quantile": [[0.1, 0.8]]}, metrics=(dict(LAT, aggregation="avg"),), count=1)
+    assert result["verdict"] == "passed" and result["measurements"][0]["value"] == pytest.approx(0.45)
+
+
+def test_bad_data_is_a_configuration_error_at_once_with_prometheus_message():
+    rejected = health.PrometheusRejectedQuery("Prometheus rejected the query (bad_data): 1:5: parse error: unexpected")
+    result, clock = gate({"model_accuracy": [rejected]}, count=5, consecutive_error_limit=4)
+    assert result["verdict"] == "error" and result["configuration_error"] is True
+    assert result["rounds"] == 1 and clock.sleeps == []
+    assert "parse error: unexpected" in result["reason"] and "not retried" in result["reason"]
+
+
+def test_parse_prometheus_response_bad_data_is_rejected_not_transient():
+    with pytest.raises(health.PrometheusRejectedQuery, match="parse error"):
+        health.parse_prometheus_response({"status": "error", "errorType": "bad_data", "error": "parse error"})
+
+
+def _http_error(code, body):
+    return urllib.error.HTTPError("http://p/api/v1/query", code, "x", {}, io.BytesIO(body.encode()))
+
+
+@pytest.mark.parametrize("code,exc_type", [(400, health.PrometheusRejectedQuery), (422, health.PrometheusRejectedQuery),
+                                           (503, health.PrometheusQueryError), (500, health.PrometheusQueryError)])
+def test_http_4xx_is_rejected_5xx_is_transient(code, exc_type):
+    def open_url(*a, **kw):
+        raise _http_error(code, json.dumps({"status": "error", "errorType": "bad_data", "error": "msg from prometheus"}))
+    query = health.prometheus_query_fn("http://p", open_url, timeout=2)
+    with pytest.raises(exc_type, match="msg from prometheus") as info:
+        query("up")
+    assert (type(info.value) is exc_type)
+
+
+def test_transient_errors_still_count_against_consecutive_error_limit():
+    err = health.PrometheusQueryError("timed out")
+    result, _ = gate({"model_accuracy": [err]}, count=5, consecutive_error_limit=1)
+    assert result["verdict"] == "error" and result["configuration_error"] is False and result["rounds"] == 2
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "-5", "abc", float("nan")])
+def test_timeout_must_be_positive_before_any_query(timeout):
+    query = scripted({"model_accuracy": [[0.95]]})
+    with pytest.raises(health.GateConfigError, match="timeout|duration"):
+        health.run_gate([ACC], query, variables=ARGS, sleep_fn=lambda s: None, timeout=timeout)
+    assert query.calls == []
+    with pytest.raises(health.GateConfigError):
+        health.prometheus_query_fn("http://p", lambda *a, **k: None, timeout=timeout)
+
+
+@pytest.mark.parametrize("kw,match", [({"count": "x"}, "count must be an integer"),
+                                      ({"failure_limit": None}, "failure_limit must be an integer"),
+                                      ({"consecutive_error_limit": -1}, "consecutive_error_limit must be >= 0"),
+                                      ({"interval": "-1s"}, "invalid duration")])
+def test_every_limit_and_duration_is_validated_before_any_query(kw, match):
+    query = scripted({"model_accuracy": [[0.95]]})
+    with pytest.raises(health.GateConfigError, match=match):
+        health.run_gate([ACC], query, variables=ARGS, sleep_fn=lambda s: None, **kw)
+    assert query.calls == []
