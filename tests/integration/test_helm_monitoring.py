@@ -277,3 +277,23 @@ def test_shipped_prometheusrules_fire_in_a_real_prometheus(converged, degraded_g
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_wait_failing_names_the_pending_claims(run, kubeconfig):
+    """Issue 16 "Done when": without the StorageClass (or its CSI driver) the claims stay Pending (the PV
+    controller's ProvisioningFailed, kubernetes/kubernetes pv_controller.go) and the role's failure names them."""
+    namespace = "cxr-monitoring-nostorage"
+    release = "kps-nostorage"
+    try:
+        result = run(helm_monitoring_namespace=namespace, helm_monitoring_release_name=release,
+                     helm_monitoring_wait_timeout="20s",
+                     helm_monitoring_release_values={"grafana": {"persistence": {
+                         "enabled": True, "storageClassName": "no-such-class", "size": "1Gi"}}})
+        assert result.rc != 0
+        assert "Pending PersistentVolumeClaims:" in result.stdout, result.stdout[-3000:]
+        assert "(class no-such-class)" in result.stdout
+    finally:
+        subprocess.run([HELM, "uninstall", release, "--kubeconfig", kubeconfig, "-n", namespace],
+                       capture_output=True, check=False)
+        subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", namespace, "--wait=false"],
+                       capture_output=True, check=False)
