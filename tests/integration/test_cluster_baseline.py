@@ -171,3 +171,23 @@ def test_default_storage_class_is_encrypted_gp3_and_claims_get_it(converged, kub
     finally:
         subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "-n", APP, "delete", "pvc", f"probe-{RUN}",
                         "--wait=false"], check=False, capture_output=True)
+
+
+def test_an_ingress_dropped_from_the_list_is_removed_and_check_mode_says_so(converged, ansible_playbook, kubeconfig):
+    """An upgrade from a release that published Prometheus (no login of its own) takes its Ingress away."""
+    stale = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+             "metadata": {"name": "prometheus", "namespace": MON,
+                          "labels": {"app.kubernetes.io/managed-by": "cxr.mlops", "cxr.mlops/component": "cluster-baseline"}},
+             "spec": {"ingressClassName": "alb", "rules": [{"host": "prometheus.example.com", "http": {"paths": [
+                 {"path": "/", "pathType": "Prefix", "backend": {"service": {
+                     "name": "kube-prometheus-stack-prometheus", "port": {"number": 9090}}}}]}}]}}
+    subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "apply", "-f", "-"], input=json.dumps(stale),
+                   text=True, check=True, capture_output=True)
+    env = {"KUBECONFIG": kubeconfig}
+    check = ansible_playbook("playbooks/baseline.yml", "--check", extra_vars=scenario(), env=env)
+    assert check.rc == 0 and check.changed == 1, check
+    assert kubectl(kubeconfig, "-n", MON, "get", "ingress", "prometheus")["metadata"]["name"] == "prometheus"
+    run = ansible_playbook("playbooks/baseline.yml", extra_vars=scenario(), env=env)
+    assert run.rc == 0 and run.changed == 1, run
+    names = [i["metadata"]["name"] for i in kubectl(kubeconfig, "-n", MON, "get", "ingress")["items"]]
+    assert names == ["grafana"]

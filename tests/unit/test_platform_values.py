@@ -165,3 +165,14 @@ def test_fluent_bit_sets_no_retention_it_cannot_apply():
     for env in ENVIRONMENTS:
         assert "cluster_baseline_log_retention_days" not in _group_vars(env, "cluster_baseline")
         assert _group_vars(env, "terraform_apply")["terraform_apply_variables"]["log_retention_days"] >= 90
+
+
+# UIs that log their users in themselves (Grafana: its own users; ArgoCD: SSO and local admin).
+SELF_AUTHENTICATING = {"kube-prometheus-stack-grafana", "argocd-server"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_ui_without_its_own_login_is_published_on_the_alb(env):
+    """The ALB and its WAF authenticate nobody: Prometheus or Alertmanager behind it is open to anyone."""
+    published = {i["service"] for i in _ingresses(env)}
+    assert published <= SELF_AUTHENTICATING, f"{env}: published without authentication: {published - SELF_AUTHENTICATING}"
