@@ -46,3 +46,25 @@ def test_terraform_outputs_win_over_the_fallback(inventory):
     assert arns["external_dns"] == "arn:aws:iam::999988887777:role/from-terraform"
     # No output for this role: the convention, in the account Terraform reported.
     assert arns["cluster_autoscaler"] == f"arn:aws:iam::999988887777:role/cxr-{inventory}-cluster-autoscaler"
+
+
+VAULT = {"vault_argocd_models_repo_token": "t-models", "vault_argocd_platform_repo_token": "t-platform",
+         "vault_helm_monitoring_grafana_admin_password": "Grafana-Admin-Passw0rd-Long",
+         "vault_helm_monitoring_pagerduty_routing_key": "0123456789abcdef0123456789abcdef",
+         "vault_helm_monitoring_slack_webhook_url": "https://hooks.slack.com/services/T000/B000/XXXX",
+         "vault_restore_drill_pg_password": "restore-drill-pass",
+         "vault_terraform_apply_cluster_admin_principal_arns": ["arn:aws:iam::444455556666:role/platform-admin"],
+         "vault_terraform_apply_redis_auth_token": "a-redis-auth-token-of-32-chars-long!"}
+ROLES = ["terraform_apply", "eks_access", "cluster_baseline", "helm_monitoring", "argocd_bootstrap", "backup_cronjobs",
+         "blue_green_cutover"]
+
+
+def test_production_preflight_passes_with_only_vault_secrets_and_names_an_empty_account(ansible_playbook):
+    ok = ansible_playbook("playbooks/preflight.yml", "-i", str(ROOT / "inventories" / "production"),
+                          extra_vars={**VAULT, "cxr_roles_in_run": ROLES})
+    assert ok.rc == 0, ok.stdout + ok.stderr
+    bad = ansible_playbook("playbooks/preflight.yml", "-i", str(ROOT / "inventories" / "production"),
+                           extra_vars={**VAULT, "cxr_roles_in_run": ROLES, "cxr_aws_account_id": ""})
+    assert bad.rc != 0
+    assert "cluster_baseline_irsa_role_arns holds an IAM ARN without a 12-digit account" in bad.stdout + bad.stderr
+    assert "set cxr_aws_account_id" in bad.stdout + bad.stderr
