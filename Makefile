@@ -39,7 +39,7 @@ unit: bootstrap ## unit tests of modules, filters and module_utils
 	pytest tests/unit $(PYTEST_ARGS)
 
 integration: bootstrap sandbox ## integration tests against the sandbox (real servers)
-	pytest -n $(PYTEST_WORKERS) --dist loadfile tests --ignore=tests/unit $(PYTEST_ARGS)
+	pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests --ignore=tests/unit $(PYTEST_ARGS)
 
 molecule: bootstrap sandbox ## only the molecule scenarios (part of make test; default driver, localhost, sandbox)
 	pytest tests/integration/test_molecule.py $(PYTEST_ARGS)
@@ -47,7 +47,7 @@ molecule: bootstrap sandbox ## only the molecule scenarios (part of make test; d
 test: bootstrap ## lint, unit, molecule and integration tests, syntax check, build (what CI runs)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory sandbox
-	pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 	ansible-playbook site.yml --syntax-check
 	$(MAKE) --no-print-directory build
 

@@ -8,6 +8,14 @@
   same test runs unchanged against a real cluster.
 * ``ansible_playbook``: runs a real ``ansible-playbook`` with the project's ansible.cfg and returns
   the result with the PLAY RECAP parsed.
+
+Scheduling (``make test`` runs ``pytest -n N --dist loadfile --no-loadscope-reorder``): each test file
+runs on one worker (its module-scoped fixtures: one apply, one moto), and the longest files are collected
+first (``LONG_FIRST``), so no long file starts last and leaves one worker alone at the end.
+``--no-loadscope-reorder`` keeps that order: xdist's default sorts the files by their number of tests,
+which put the many quick unit files first and the few long Terraform applies last. (``--dist loadgroup``
+would let single tests run beside their file, but with pytest 9.2 xdist 3.8 ignores the xdist_group
+marks: pytest-dev/pytest-xdist#1386.)
 """
 from __future__ import annotations
 
@@ -29,6 +37,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import sandbox as sandbox_mod  # noqa: E402
+
+
+# Longest first (pytest --durations on 2 cores): xdist hands out files in collection order.
+LONG_FIRST = (
+    "tests/integration/test_terraform_apply_full_stack.py",
+    "tests/integration/test_terraform_apply.py",
+    "tests/integration/test_terraform_apply_interrupt.py",
+    "tests/integration/test_molecule.py",
+    "tests/integration/test_terraform_stack.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONG_FIRST)}
+
+    def relpath(item) -> str:
+        try:
+            return Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        except ValueError:
+            return str(item.path)
+
+    items.sort(key=lambda item: rank.get(relpath(item), len(rank)))  # stable: a file's own order stays
 
 
 def _sandbox_dir() -> Path:
