@@ -8,7 +8,7 @@ locals {
 provider "aws" {
   region = var.region
 
-  max_retries                 = local.sandbox ? 1 : null
+  max_retries                 = local.sandbox ? 3 : null
   skip_credentials_validation = local.sandbox
   skip_metadata_api_check     = local.sandbox
   skip_region_validation      = local.sandbox
@@ -46,7 +46,7 @@ provider "aws" {
   alias  = "replica"
   region = var.replica_region
 
-  max_retries                 = local.sandbox ? 1 : null
+  max_retries                 = local.sandbox ? 3 : null
   skip_credentials_validation = local.sandbox
   skip_metadata_api_check     = local.sandbox
   skip_region_validation      = local.sandbox

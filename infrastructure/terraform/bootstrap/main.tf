@@ -58,7 +58,7 @@ locals {
 
 provider "aws" {
   region                      = var.region
-  max_retries                 = local.sandbox ? 1 : null
+  max_retries                 = local.sandbox ? 3 : null
   skip_credentials_validation = local.sandbox
   skip_metadata_api_check     = local.sandbox
   skip_region_validation      = local.sandbox
