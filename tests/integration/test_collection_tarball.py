@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_terraform_apply import DB_PASSWORD, Moto, Root, assert_ok
+from tf_role import DB_PASSWORD, Moto, Root, assert_ok  # tests/support (on pytest's pythonpath, pyproject.toml)
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sandbox-token-" + uuid.uuid4().hex  # a secret a sandbox run leaves in its kubeconfig

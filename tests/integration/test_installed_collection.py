@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.test_terraform_apply import DB_PASSWORD, GUARDED, Moto, Root
+from tf_role import DB_PASSWORD, GUARDED, Moto, Root  # tests/support (on pytest's pythonpath, pyproject.toml)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

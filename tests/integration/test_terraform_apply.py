@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 # tests/support (on pytest's pythonpath); other test files import these names from here too
-from tf_role import DB_PASSWORD, GUARDED, PLAYBOOK, ROOT, Moto, Root, assert_no_secret, assert_ok  # noqa: F401
+from tf_role import Moto, Root, assert_no_secret, assert_ok  # tests/support (on pytest's pythonpath, pyproject.toml)
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.terraform]
 
