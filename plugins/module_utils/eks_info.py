@@ -124,3 +124,30 @@ def security_group_findings(cluster, security_groups):
                            "allow outbound TCP 10250 (or all traffic) to the node security group in the eks module "
                            "and re-run terraform_apply"))
     return out
+
+
+def eks_access_input_errors(variables):
+    """The eks_access role's input rules over its variables dict (absent ones are not checked); pure."""
+    import json
+
+    if not isinstance(variables, dict):
+        return ["eks_access settings must be a dict, got %s" % type(variables).__name__]
+    errors = []
+    if "eks_access_cluster_name" in variables and not str(variables["eks_access_cluster_name"] or ""):
+        errors.append("eks_access_cluster_name=%s (must not be empty; set it or run terraform_apply first)"
+                      % json.dumps(variables["eks_access_cluster_name"]))
+    if "eks_access_token_min_remaining" in variables:
+        value = variables["eks_access_token_min_remaining"]
+        try:
+            ok = not isinstance(value, bool) and 0 <= int(value) <= 840
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            errors.append("eks_access_token_min_remaining=%s (0-840: tokens live 900 s)" % value)
+    override = str(variables.get("eks_access_endpoint_override", "") or "")
+    if override and not re.match(r"^https?://", override):
+        errors.append("eks_access_endpoint_override=%s (empty or an http(s) URL)" % json.dumps(override))
+    mode = variables.get("eks_access_ca_mode", "cluster")
+    if mode != "cluster" and "eks_access_endpoint_override" in variables and not override:
+        errors.append("eks_access_ca_mode=%s (insecure/none only together with an endpoint override)" % mode)
+    return errors

@@ -162,3 +162,54 @@ def autoscaler_image_tag(cluster_version) -> str:
         raise BaselineError(f"no cluster-autoscaler release pinned for Kubernetes {minor} "
                             f"(pinned: {', '.join(sorted(AUTOSCALER_TAGS))}); add it to AUTOSCALER_TAGS")
     return AUTOSCALER_TAGS[minor]
+
+
+def baseline_problems(namespaces, domain, ingresses, node_groups):
+    """Every reason the baseline's domain, ingresses, namespace quotas and node groups cannot be applied."""
+    problems = []
+    try:
+        check_hostname(domain)
+    except BaselineError as exc:
+        problems.append(f"cluster_baseline_domain: {exc}")
+    for ing in ingresses:
+        host = f"{ing.get('name')}.{domain}"
+        try:
+            check_hostname(host)
+        except BaselineError as exc:
+            problems.append(f"cluster_baseline_ingresses[{ing.get('name')}]: {exc}")
+    for ns in namespaces:
+        name = ns.get("name", "?")
+        try:
+            for short in quota_shortfalls(ns.get("quota") or {}, ns.get("workload_requests") or {}):
+                problems.append(f"cluster_baseline_namespaces[{name}]: {short}")
+        except BaselineError as exc:
+            problems.append(f"cluster_baseline_namespaces[{name}]: {exc}")
+    for group in node_groups:
+        lo, hi = group.get("min_size", 0), group.get("max_size", 0)
+        if int(lo) > int(hi) or int(lo) < 0:
+            problems.append(f"cluster_baseline_node_groups[{group.get('name')}]: min_size {lo} > max_size {hi}"
+                            if int(lo) > int(hi) else f"cluster_baseline_node_groups[{group.get('name')}]: negative min_size {lo}")
+    return problems
+
+
+def cluster_baseline_input_errors(variables):
+    """The role's input rules over its variables dict (absent ones are not checked); pure."""
+    if not isinstance(variables, dict):
+        return ["cluster_baseline settings must be a dict, got %s" % type(variables).__name__]
+    errors = []
+    if "cluster_baseline_kubeconfig" in variables and not str(variables["cluster_baseline_kubeconfig"] or ""):
+        errors.append("cluster_baseline_kubeconfig is empty. Name the target cluster's kubeconfig explicitly; an empty "
+                      "value would fall back to ~/.kube/config or $KUBECONFIG, possibly another cluster")
+    lists = {}
+    for key in ("namespaces", "ingresses", "node_groups"):
+        value = variables.get("cluster_baseline_" + key, [])
+        if not isinstance(value, list):
+            errors.append("cluster_baseline_%s must be a list, got %s" % (key, type(value).__name__))
+            value = []
+        lists[key] = [item for item in value if isinstance(item, dict)]
+    if "cluster_baseline_domain" in variables:
+        errors += baseline_problems(lists["namespaces"], variables["cluster_baseline_domain"], lists["ingresses"],
+                                    lists["node_groups"])
+    else:
+        errors += baseline_problems(lists["namespaces"], "example.com", [], lists["node_groups"])
+    return errors

@@ -349,3 +349,62 @@ def validate_inputs(variables, region_keys=(), allowed_regions=(), cidr_keys=(),
                 errors.append("%s%s=%d is above %s=%d" % (prefix, names["desired"], present["desired"],
                                                           names["max"], present["max"]))
     return errors
+
+
+def declared_variables(root):
+    """Names of the ``variable`` blocks of every ``*.tf`` file of a Terraform root (python-hcl2 parses them).
+
+    Raises :class:`TerraformPlanError` when a file does not parse or python-hcl2 is missing.
+    """
+    import glob
+    import os
+
+    try:
+        import hcl2
+    except ImportError:
+        raise TerraformPlanError("python-hcl2 is not installed (pyproject.toml pins it; run make bootstrap)")
+    names = set()
+    for path in sorted(glob.glob(os.path.join(root, "*.tf"))):
+        try:
+            with open(path) as handle:
+                doc = hcl2.load(handle)
+        except Exception as exc:  # lark raises many kinds
+            raise TerraformPlanError("%s does not parse as HCL: %s" % (path, str(exc).splitlines()[0] if str(exc) else exc))
+        for block in doc.get("variable", []):
+            names.update(name.strip('"') for name in block)
+    return sorted(names)
+
+
+def terraform_apply_input_errors(variables, declared=None):
+    """The terraform_apply role's input rules over its variables dict (absent ones are not checked); pure.
+
+    ``declared``: the variable names the Terraform root declares (:func:`declared_variables`); a key of
+    ``terraform_apply_variables`` outside it is refused with the closest declared name.
+    """
+    import difflib
+
+    if not isinstance(variables, dict):
+        return ["terraform_apply settings must be a dict, got %s" % type(variables).__name__]
+    errors = []
+    tf_vars = variables.get("terraform_apply_variables", {})
+    if "terraform_apply_variables" in variables:
+        errors += validate_inputs(
+            tf_vars, variables.get("terraform_apply_region_variables", ()), variables.get("terraform_apply_known_regions", ()),
+            variables.get("terraform_apply_cidr_variables", ()), variables.get("terraform_apply_size_bounds", ()),
+            prefix="terraform_apply_variables.")
+    if declared and isinstance(tf_vars, dict):
+        for key in sorted(set(tf_vars) - set(declared)):
+            close = difflib.get_close_matches(key, declared, n=1)
+            errors.append("terraform_apply_variables.%s is not declared by the Terraform root's variables%s"
+                          % (key, " (did you mean '%s'?)" % close[0] if close else ""))
+    for key, low in (("timeout", 1), ("lock_timeout", 0)):
+        name = "terraform_apply_" + key
+        if name in variables:
+            value = variables[name]
+            try:
+                ok = not isinstance(value, bool) and int(value) >= low
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                errors.append("%s=%s must be %s" % (name, value, "> 0" if low else ">= 0"))
+    return errors
