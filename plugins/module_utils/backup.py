@@ -289,3 +289,95 @@ def recovery_point(restorable_time, rpo_minutes, now=None):
     age = max(0.0, (current - point).total_seconds() / 60.0)
     return {"recovery_point": point.strftime("%Y-%m-%dT%H:%M:%SZ"), "age_minutes": round(age, 1),
             "rpo_minutes": rpo_minutes, "within_rpo": age <= rpo_minutes}
+
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+_CRON = re.compile(r"^\S+(\s+\S+){4}$")
+_DBNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
+_KUBE_RESOURCE = re.compile(r"^([a-z0-9.-]+/)?v[0-9a-z]+/[a-z0-9]+$")
+# (key, low, high) for whole numbers
+_BACKUP_INTS = (
+    ("retention_days", 1, 3650), ("starting_deadline_seconds", 10, None), ("active_deadline_seconds", 60, None),
+    ("backoff_limit", 0, None), ("successful_jobs_history_limit", 0, None), ("failed_jobs_history_limit", 0, None),
+    ("run_as_user", 1, None),
+)
+
+
+def _whole(value):
+    if isinstance(value, bool):
+        raise ValueError
+    number = int(value)
+    if isinstance(value, float) and value != number:
+        raise ValueError
+    return number
+
+
+def backup_cronjobs_input_errors(variables):
+    """The backup_cronjobs role's input rules over its variables dict (absent ones are not checked); pure."""
+    if not isinstance(variables, dict):
+        return ["backup_cronjobs settings must be a dict, got %s" % type(variables).__name__]
+    p = "backup_cronjobs_"
+    v = variables
+    errors = []
+    for key, low, high in _BACKUP_INTS:
+        if p + key not in v:
+            continue
+        raw = v[p + key]
+        try:
+            ok = low <= _whole(raw) and (high is None or _whole(raw) <= high)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            errors.append("%s%s=%s (%s)" % (p, key, raw, "%d-%d" % (low, high) if high else ">= %d" % low))
+    if p + "bucket" in v and not str(v[p + "bucket"] or ""):
+        errors.append("backup_cronjobs_bucket='' (required)")
+    if p + "resources" in v and not (isinstance(v[p + "resources"], dict)
+                                     and "requests" in v[p + "resources"] and "limits" in v[p + "resources"]):
+        errors.append("backup_cronjobs_resources needs requests and limits")
+    if p + "kubeconfig" in v and not str(v[p + "kubeconfig"] or ""):
+        errors.append("backup_cronjobs_kubeconfig is required (empty would fall back to ~/.kube/config or $KUBECONFIG)")
+    if v.get(p + "state", "present") != "present":
+        return errors
+    enabled = dict((job, str(v.get(p + job + "_enabled", True)).lower() in ("true", "yes", "1", "on"))
+                   for job in ("postgres", "kube", "appdata"))
+    for job in ("postgres", "kube", "appdata"):
+        if not enabled[job]:
+            continue
+        schedule_key, arn_key = "%s%s_schedule" % (p, job), "%s%s_irsa_role_arn" % (p, job)
+        if schedule_key in v and not _CRON.match(str(v[schedule_key])):
+            errors.append("%s '%s' must be a 5-field cron expression" % (schedule_key, v[schedule_key]))
+        if arn_key in v and not _ROLE_ARN.match(str(v[arn_key])):
+            errors.append("%s '%s' must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)" % (arn_key, v[arn_key]))
+    if enabled["postgres"]:
+        if p + "postgres_host" in v and not str(v[p + "postgres_host"] or ""):
+            errors.append("backup_cronjobs_postgres_host='' (required)")
+        if p + "postgres_port" in v:
+            try:
+                ok = 0 < _whole(v[p + "postgres_port"]) < 65536
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                errors.append("backup_cronjobs_postgres_port=%s (a port, 1-65535)" % v[p + "postgres_port"])
+        if p + "postgres_dbname" in v and not _DBNAME.match(str(v[p + "postgres_dbname"])):
+            errors.append("backup_cronjobs_postgres_dbname '%s' is not a valid database name" % v[p + "postgres_dbname"])
+        if p + "postgres_password_secret_id" in v or p + "postgres_password_k8s_secret" in v:
+            sources = [bool(str(v.get(p + k, "") or "")) for k in ("postgres_password_secret_id", "postgres_password_k8s_secret")]
+            if sum(sources) != 1:
+                errors.append("the database backup needs exactly one of backup_cronjobs_postgres_password_secret_id "
+                              "(Secrets Manager) or backup_cronjobs_postgres_password_k8s_secret (Kubernetes Secret with "
+                              "key PGPASSWORD)")
+    if enabled["kube"]:
+        if p + "kube_namespaces" in v and not v[p + "kube_namespaces"]:
+            errors.append("backup_cronjobs_kube_namespaces must not be empty")
+        if p + "kube_resources" in v:
+            resources = v[p + "kube_resources"] or []
+            bad = [r for r in resources if not _KUBE_RESOURCE.match(str(r))]
+            if not resources or bad or "v1/secrets" in resources:
+                errors.append("backup_cronjobs_kube_resources must be <group>/<version>/<plural> or v1/<plural> entries, "
+                              "never v1/secrets (Secrets are not exported); got %s" % ", ".join(map(str, resources)))
+    if enabled["appdata"] and p + "appdata_source_bucket" in v:
+        source = str(v[p + "appdata_source_bucket"] or "")
+        if not source or source == str(v.get(p + "bucket", "")):
+            errors.append("backup_cronjobs_appdata_source_bucket (now '%s') is required and must differ from the backup "
+                          "bucket" % source)
+    return errors

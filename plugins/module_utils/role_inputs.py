@@ -14,8 +14,10 @@ from __future__ import annotations
 import difflib
 import re
 
+from ansible_collections.cxr.mlops.plugins.module_utils.backup import backup_cronjobs_input_errors
 from ansible_collections.cxr.mlops.plugins.module_utils.blue_green import blue_green_cutover_input_errors
 from ansible_collections.cxr.mlops.plugins.module_utils.eks_info import eks_access_input_errors
+from ansible_collections.cxr.mlops.plugins.module_utils.monitoring import helm_monitoring_input_errors
 from ansible_collections.cxr.mlops.plugins.module_utils.netpol import cluster_baseline_input_errors
 from ansible_collections.cxr.mlops.plugins.module_utils.terraform_plan import terraform_apply_input_errors
 
@@ -55,7 +57,9 @@ VALIDATORS = {
     "terraform_apply": terraform_apply_input_errors,
     "eks_access": eks_access_input_errors,
     "cluster_baseline": cluster_baseline_input_errors,
+    "helm_monitoring": helm_monitoring_input_errors,
     "blue_green_cutover": blue_green_cutover_input_errors,
+    "backup_cronjobs": backup_cronjobs_input_errors,
 }
 
 

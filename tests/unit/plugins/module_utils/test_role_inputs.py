@@ -104,7 +104,9 @@ def test_filter_reads_the_role_specs_and_defaults():
                                 "(did you mean 'cluster_baseline_domain'?)")
     # the defaults' ingresses (grafana, argocd, ...) are checked against the given domain
     assert any(e.startswith("cluster_baseline_ingresses[grafana]") for e in errors)
-    assert flt({}, "helm_monitoring") == []
+    # the default kubeconfig is empty: refused, as the role would
+    assert [e[:36] for e in flt({}, "helm_monitoring")] == ["helm_monitoring_kubeconfig is empty."]
+    assert flt({"helm_monitoring_kubeconfig": "/k"}, "helm_monitoring") == []
 
 
 def test_filter_reads_the_terraform_root_named_by_the_variables():
@@ -126,3 +128,54 @@ def test_filter_misuse_names_the_filter(variables, role, message):
 def test_a_wrong_type_does_not_crash_the_range_rules():
     errors = role_inputs.role_input_errors("cluster_baseline", {"cluster_baseline_node_groups": [{"name": "a", "min_size": "x"}]})
     assert errors and "wrong type" in errors[0]
+
+
+def test_helm_monitoring_thresholds_durations_and_pin():
+    from ansible_collections.cxr.mlops.plugins.module_utils.monitoring import helm_monitoring_input_errors
+
+    assert helm_monitoring_input_errors({"helm_monitoring_accuracy_threshold": 1.5}) == [
+        "helm_monitoring_accuracy_threshold=1.5 must be in [0, 1] (a ratio)"]
+    assert helm_monitoring_input_errors({"helm_monitoring_latency_p95_seconds": -0.2}) == [
+        "helm_monitoring_latency_p95_seconds=-0.2 must be > 0 (seconds)"]
+    assert helm_monitoring_input_errors({"helm_monitoring_volume_free_threshold": 1}) == [
+        "helm_monitoring_volume_free_threshold=1 must be in (0, 1) (a ratio)"]
+    assert "must be a finite number" in helm_monitoring_input_errors({"helm_monitoring_cpu_threshold": "high"})[0]
+    assert helm_monitoring_input_errors({"helm_monitoring_alert_for": {"CxrX": "5 minutes"}}) == [
+        "helm_monitoring_alert_for[CxrX]='5 minutes' must be a Prometheus duration such as 30s, 10m, 1h"]
+    assert "repeat_interval='soon'" in helm_monitoring_input_errors({"helm_monitoring_alertmanager_repeat_interval": "soon"})[0]
+    assert helm_monitoring_input_errors({"helm_monitoring_chart_version": ""})[0].startswith("helm_monitoring_chart_version=''")
+    assert helm_monitoring_input_errors({"helm_monitoring_kubeconfig": ""})[0].startswith("helm_monitoring_kubeconfig is empty")
+    assert helm_monitoring_input_errors({"helm_monitoring_accuracy_threshold": 0.9, "helm_monitoring_alert_for": {"A": "1h30m"},
+                                         "helm_monitoring_chart_version": "1.0.0", "helm_monitoring_kubeconfig": "k"}) == []
+
+
+def test_a_secret_of_helm_monitoring_is_hidden_by_its_no_log_spec():
+    errors = flt({"helm_monitoring_slack_webhook_url": "https://hooks.example/abc", "helm_monitoring_slack_webhok_url": "x"},
+                 "helm_monitoring")
+    assert errors and "hooks.example" not in " ".join(errors)
+
+
+BACKUP_OK = {"backup_cronjobs_kubeconfig": "/k", "backup_cronjobs_bucket": "b", "backup_cronjobs_postgres_host": "db",
+             "backup_cronjobs_postgres_password_k8s_secret": "pg", "backup_cronjobs_appdata_source_bucket": "lake",
+             **{"backup_cronjobs_%s_irsa_role_arn" % j: "arn:aws:iam::123456789012:role/r" for j in ("postgres", "kube", "appdata")}}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"backup_cronjobs_retention_days": 0}, "backup_cronjobs_retention_days=0 (1-3650)"),
+    ({"backup_cronjobs_kube_resources": ["v1/configmaps", "v1/secrets"]}, "never v1/secrets"),
+    ({"backup_cronjobs_postgres_irsa_role_arn": "my-role"}, "backup_cronjobs_postgres_irsa_role_arn 'my-role' must be an IAM role ARN"),
+    ({"backup_cronjobs_postgres_schedule": "daily"}, "backup_cronjobs_postgres_schedule 'daily' must be a 5-field cron"),
+    ({"backup_cronjobs_postgres_password_secret_id": "s"}, "exactly one of backup_cronjobs_postgres_password_secret_id"),
+    ({"backup_cronjobs_appdata_source_bucket": "b"}, "must differ from the backup bucket"),
+    ({"backup_cronjobs_run_as_user": 0}, "backup_cronjobs_run_as_user=0 (>= 1)"),
+])
+def test_backup_cronjobs_rules(bad, message):
+    assert flt(BACKUP_OK, "backup_cronjobs") == []
+    errors = flt({**BACKUP_OK, **bad}, "backup_cronjobs")
+    assert any(message in e for e in errors), errors
+
+
+def test_backup_cronjobs_disabled_jobs_and_absent_state_skip_the_job_rules():
+    assert flt({**BACKUP_OK, "backup_cronjobs_postgres_irsa_role_arn": "x", "backup_cronjobs_postgres_enabled": False},
+               "backup_cronjobs") == []
+    assert flt({**BACKUP_OK, "backup_cronjobs_kube_irsa_role_arn": "x", "backup_cronjobs_state": "absent"}, "backup_cronjobs") == []
