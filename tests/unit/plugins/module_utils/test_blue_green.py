@@ -54,3 +54,35 @@ def test_every_error_is_reported_in_one_pass():
                blue_green_cutover_gate_interval="x")
     assert len(blue_green_cutover_input_errors(bad)) == 3
     assert blue_green_cutover_input_errors([]) == ["blue_green_cutover settings must be a dict, got list"]
+
+
+DIGEST = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cxr-inference@sha256:" + "a" * 64
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/%s/0123"
+
+
+@pytest.mark.parametrize("extra,match", [
+    ({"blue_green_cutover_image": "repo/cxr:latest"}, "must be an image pinned by digest"),
+    ({"blue_green_cutover_image": "repo/cxr:v2@sha256:" + "a" * 64}, "must be an image pinned by digest"),
+    ({"blue_green_cutover_version": "v 2"}, "must be a label value"),
+    ({"blue_green_cutover_namespace": "Bad_NS"}, "blue_green_cutover_namespace='Bad_NS' must be a DNS label"),
+    ({"blue_green_cutover_replicas": 3, "blue_green_cutover_hpa_max_replicas": 2}, "hpa_max_replicas=2 must be >="),
+    ({"blue_green_cutover_replicas": 2, "blue_green_cutover_pdb_min_available": 2}, "else nodes never drain"),
+    ({"blue_green_cutover_hpa_cpu_utilization": 0}, "within 1..100"),
+    ({"blue_green_cutover_container_port": 70000}, "must be a port"),
+    ({"blue_green_cutover_alb_listener_arn": "listener-1"}, "must be an ALB listener ARN"),
+    ({"blue_green_cutover_alb_listener_arn": "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/x/1/2",
+      "blue_green_cutover_alb_target_group_arns": {"blue": TG % "b", "green": TG % "b"}}, "two different target group ARNs"),
+])
+def test_image_kubernetes_and_alb_rules(extra, match):
+    errors = blue_green_cutover_input_errors({**GOOD, **extra})
+    assert any(match in e for e in errors), errors
+
+
+def test_a_pinned_image_good_kubernetes_settings_and_alb_pass():
+    assert blue_green_cutover_input_errors({
+        **GOOD, "blue_green_cutover_image": DIGEST, "blue_green_cutover_version": "v2", "blue_green_cutover_replicas": 2,
+        "blue_green_cutover_hpa_max_replicas": 6, "blue_green_cutover_pdb_min_available": 1,
+        "blue_green_cutover_alb_listener_arn": "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/x/1/2",
+        "blue_green_cutover_alb_target_group_arns": {"blue": TG % "b", "green": TG % "g"}}) == []
+    # a rollback does not look at the image
+    assert blue_green_cutover_input_errors({"blue_green_cutover_action": "rollback", "blue_green_cutover_image": "x:latest"}) == []
