@@ -25,11 +25,12 @@ ROLES = ("local_sandbox", "terraform_apply", "eks_access", "cluster_baseline", "
          "argocd_bootstrap", "backup_cronjobs", "blue_green_cutover")
 # Facts a role sets for the roles after it: known names, not user input.
 OUTPUTS = {
-    "argocd_bootstrap": ("argocd_bootstrap_result",),
-    "backup_cronjobs": ("backup_cronjobs_objects",),
+    "argocd_bootstrap": ("argocd_bootstrap_result", "argocd_bootstrap_summary"),
+    "backup_cronjobs": ("backup_cronjobs_objects", "backup_cronjobs_bindings", "backup_cronjobs_summary"),
     "blue_green_cutover": ("blue_green_cutover_result",),
     "cluster_baseline": ("cluster_baseline_summary",),
     "eks_access": ("eks_access_cluster", "eks_access_kubeconfig"),
+    "helm_monitoring": ("helm_monitoring_release",),
     "local_sandbox": ("local_sandbox_endpoints", "local_sandbox_status", "local_sandbox_up", "local_sandbox_down"),
     "terraform_apply": ("terraform_apply_outputs", "terraform_apply_plan", "terraform_apply_plan_summary",
                         "terraform_apply_sensitive_outputs"),
