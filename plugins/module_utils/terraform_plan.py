@@ -15,8 +15,12 @@
   sentence (a held state lock names its ID and holder and is never broken).
 * :func:`validate_inputs` checks regions, CIDRs and min/desired/max bounds of a variables dict
   before Terraform runs.
+* :func:`plan_prior_state` reads the state (serial, lineage) a saved plan was made against;
+  :func:`state_identity` the same of ``terraform state pull``; :func:`stale_plan_message` says why
+  a plan made against another state must not be applied.
 
-Pure functions only (no network); :func:`load_plan` and :func:`file_sha256` read files.
+Pure functions only (no network); :func:`load_plan`, :func:`file_sha256` and
+:func:`plan_prior_state` read files.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +32,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import zipfile
 
 # Resource types whose delete or replace loses data or breaks everything built on them.
 DEFAULT_PROTECTED_TYPES = (
@@ -210,6 +215,53 @@ def file_sha256(path, chunk=1 << 20):
                 break
             digest.update(block)
     return digest.hexdigest()
+
+
+# -- the state a plan was made against ----------------------------------------------------------
+
+def state_identity(state, what="terraform state pull"):
+    """``{'serial': int, 'lineage': str}`` of a state (JSON text or dict); empty text is the empty state."""
+    if isinstance(state, (bytes, bytearray)):
+        state = state.decode("utf-8", "replace")
+    if isinstance(state, str):
+        if not state.strip():
+            return {"serial": 0, "lineage": ""}
+        try:
+            state = json.loads(state)
+        except ValueError as exc:
+            raise TerraformPlanError("%s is not a Terraform state (JSON): %s" % (what, exc))
+    if not isinstance(state, dict) or "serial" not in state:
+        raise TerraformPlanError("%s is not a Terraform state (no serial)" % what)
+    try:
+        serial = int(state["serial"])
+    except (TypeError, ValueError):
+        raise TerraformPlanError("%s has a serial that is not a number: %r" % (what, state["serial"]))
+    return {"serial": serial, "lineage": str(state.get("lineage") or "")}
+
+
+def plan_prior_state(path):
+    """The state (serial, lineage) a saved plan file was made against: its ``tfstate`` member.
+
+    ``terraform plan -out`` writes a zip holding the plan, the configuration and the prior state; Terraform
+    itself refuses to apply the plan once the state's serial or lineage moved on ("Saved plan is stale").
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read("tfstate")
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise TerraformPlanError("%s is not a saved Terraform plan (%s)" % (path, exc))
+    return state_identity(data, what="the state recorded in %s" % path)
+
+
+def stale_plan_message(planned, current):
+    """Why a plan made against state ``planned`` must not be applied to state ``current``; "" when it may."""
+    if planned == current:
+        return ""
+    if planned["lineage"] != current["lineage"]:
+        return ("the Terraform state is not the one the plan was made against (lineage %s, planned against %s)"
+                % (current["lineage"] or "none: empty state", planned["lineage"] or "none: empty state"))
+    return ("the Terraform state changed since the plan was made (serial %d, planned against serial %d): another run "
+            "wrote it" % (current["serial"], planned["serial"]))
 
 
 # -- outputs --------------------------------------------------------------------------------------
@@ -407,4 +459,24 @@ def terraform_apply_input_errors(variables, declared=None):
                 ok = False
             if not ok:
                 errors.append("%s=%s must be %s" % (name, value, "> 0" if low else ">= 0"))
+    errors += _plan_stash_errors(variables)
+    return errors
+
+
+def _plan_stash_errors(variables):
+    """terraform_apply_plan_stash=s3 (AWX): a bucket and region, a separate plan/apply, the approved checksum."""
+    if variables.get("terraform_apply_plan_stash", "local") != "s3":
+        return []
+    errors = []
+    for key in ("bucket", "region"):
+        name = "terraform_apply_plan_stash_" + key
+        if name in variables and not variables[name]:
+            errors.append("terraform_apply_plan_stash=s3 needs %s (default: the backend's %s)" % (name, key))
+    mode = variables.get("terraform_apply_mode")
+    if mode == "plan_and_apply":
+        errors.append("terraform_apply_plan_stash=s3 is for a separate plan and apply (terraform_apply_mode plan or apply)")
+    checksum = str(variables.get("terraform_apply_plan_checksum") or "")
+    if mode == "apply" and not re.match(r"^[0-9a-fA-F]{64}$", checksum):
+        errors.append("terraform_apply_mode=apply with terraform_apply_plan_stash=s3 needs terraform_apply_plan_checksum, "
+                      "the sha256 the plan job published with set_stats (got %s)" % (checksum[:70] or "nothing"))
     return errors

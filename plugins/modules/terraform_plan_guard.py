@@ -20,6 +20,9 @@ description:
   - With O(expected_checksum), first checks that the plan file is the one that was approved
     (SHA-256), so a plan stashed by one job and applied by another after an approval cannot be
     swapped in between.
+  - With O(check_state), then refuses a plan made against another Terraform state than the current one
+    (C(terraform state pull)). The plan records the state serial and lineage it was made against, and a
+    plan approved before another run wrote the state must be made and approved again.
   - Only addresses and actions are returned, never attribute values, so the result is safe to log.
     The plan JSON itself never enters Ansible variables.
   - The diff (C(--diff)) is the plan summary. The module reports C(changed) when the plan has
@@ -49,6 +52,13 @@ options:
     description: SHA-256 the plan file must have (the approved plan). Empty skips the check.
     type: str
     default: ""
+  check_state:
+    description:
+      - Compare the state the plan was made against (serial and lineage, recorded in the plan file) with the
+        current state (C(terraform state pull), never returned or logged) and fail when they differ.
+      - Needs an initialised working directory (the same C(TF_DATA_DIR) and backend as the apply).
+    type: bool
+    default: false
   protected_types:
     description: Resource types (or shell patterns such as C(aws_rds_*)) that must not be deleted or replaced.
     type: list
@@ -94,6 +104,7 @@ EXAMPLES = r"""
     plan_file: /srv/artifacts/cxr.tfplan
     project_dir: infrastructure/terraform
     expected_checksum: "{{ approved_plan_checksum }}"
+    check_state: true
 """
 
 RETURN = r"""
@@ -120,6 +131,11 @@ plan_json_path:
   description: Where the plan JSON was written.
   returned: always
   type: str
+prior_state:
+  description: The state the plan was made against (C(serial), C(lineage); serial 0 and no lineage for no state).
+  returned: always
+  type: dict
+  sample: {"serial": 12, "lineage": "165f0044-89fa-ab74-95c6-6a9f87abd456"}
 """
 
 import os
@@ -134,6 +150,9 @@ from ansible_collections.cxr.mlops.plugins.module_utils.terraform_plan import (
     guard,
     guard_message,
     load_plan,
+    plan_prior_state,
+    stale_plan_message,
+    state_identity,
     summarize,
     summary_text,
     unknown_allowed_addresses,
@@ -150,6 +169,24 @@ def _write_private(path, data):
     os.replace(tmp, path)
 
 
+def _current_state(module, p):
+    """Serial and lineage of the current state (terraform state pull; the state itself stays in this process)."""
+    argv = [p["binary"], "-chdir=%s" % p["project_dir"], "state", "pull"]
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=p["timeout"], check=False)
+    except subprocess.TimeoutExpired:
+        module.fail_json(msg="terraform state pull did not finish within %d s" % p["timeout"])
+    except OSError as exc:
+        module.fail_json(msg="cannot run %s: %s" % (p["binary"], exc))
+    if proc.returncode != 0:
+        module.fail_json(msg="terraform state pull failed (rc=%d): %s"
+                             % (proc.returncode, proc.stderr.decode("utf-8", "replace").strip()))
+    try:
+        return state_identity(proc.stdout)
+    except TerraformPlanError as exc:
+        module.fail_json(msg="plan guard: %s" % exc)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -159,6 +196,7 @@ def main():
             plan_json_path=dict(type="path"),
             checksum_path=dict(type="path"),
             expected_checksum=dict(type="str", default=""),
+            check_state=dict(type="bool", default=False),
             protected_types=dict(type="list", elements="str", default=list(DEFAULT_PROTECTED_TYPES)),
             allow_destroy=dict(type="bool", default=False),
             allowed_destroy_addresses=dict(type="list", elements="str", default=[]),
@@ -177,6 +215,17 @@ def main():
         module.fail_json(msg="The plan file %s (sha256 %s) is not the plan that was approved (sha256 %s); nothing was "
                              "applied. Run the plan step again and approve the new plan." % (plan_file, checksum, expected),
                          checksum=checksum)
+    try:
+        prior_state = plan_prior_state(plan_file)
+    except TerraformPlanError as exc:
+        module.fail_json(msg="plan guard: %s" % exc, checksum=checksum)
+    if p["check_state"]:
+        current = _current_state(module, p)
+        stale = stale_plan_message(prior_state, current)
+        if stale:
+            module.fail_json(msg="The plan %s (sha256 %s) cannot be applied: %s; nothing was applied. Run the plan step "
+                                 "again and approve the new plan." % (plan_file, checksum, stale),
+                             checksum=checksum, prior_state=prior_state, current_state=current)
 
     argv = [p["binary"], "-chdir=%s" % p["project_dir"], "show", "-json", "-no-color", plan_file]
     try:
@@ -205,7 +254,7 @@ def main():
     for address in unknown:
         module.warn("allowed_destroy_addresses lists %s, which this plan does not delete or replace" % address)
     result = dict(changed=summary["has_changes"], summary=summary, summary_text=text, violations=violations,
-                  checksum=checksum, plan_json_path=json_path, diff=dict(prepared=text))
+                  checksum=checksum, plan_json_path=json_path, prior_state=prior_state, diff=dict(prepared=text))
     if violations:
         result.pop("diff")
         module.fail_json(msg=guard_message(violations, p["hint"]), **result)

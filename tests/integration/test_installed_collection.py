@@ -10,7 +10,6 @@ collection's own cost_report playbook by its FQCN. Nothing may be written into t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -23,10 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from installed_collection import BIN, build_tarball, clean_env, collections_path, install  # tests/support
 from tf_role import DB_PASSWORD, GUARDED, Moto, Root  # tests/support (on pytest's pythonpath, pyproject.toml)
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.terraform]
 
@@ -68,24 +65,16 @@ def _tree_digest(path: Path) -> dict:
 
 
 def test_installed_collection_runs_from_an_unrelated_folder(tmp_path, prometheus):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_", "CXR_"))}
-    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
-    build = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path",
-                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, env=env, cwd=tmp_path,
-                           check=False)
-    assert build.returncode == 0, build.stderr
+    env = clean_env()
+    tarball = build_tarball(tmp_path / "dist", env)
     collections = tmp_path / "collections"
-    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(collections),
-                              str(tmp_path / "dist" / "cxr-mlops-0.1.0.tar.gz")], capture_output=True, text=True,
-                             env=env, cwd=tmp_path, check=False)
-    assert install.returncode == 0, install.stderr
-    installed = collections / "ansible_collections" / "cxr" / "mlops"
+    installed = install(tarball, collections, env)
     assert (installed / "infrastructure" / "terraform" / "main.tf").exists(), "the Terraform code ships"
     before = _tree_digest(installed)
 
     user = tmp_path / "user"
     user.mkdir()
-    env.update(ANSIBLE_COLLECTIONS_PATH=f"{collections}:{ROOT / '.tools' / 'collections'}",
+    env.update(ANSIBLE_COLLECTIONS_PATH=collections_path(collections),
                ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
     moto = Moto(tmp_path / "moto.log")
     try:

@@ -179,3 +179,17 @@ def test_backup_cronjobs_disabled_jobs_and_absent_state_skip_the_job_rules():
     assert flt({**BACKUP_OK, "backup_cronjobs_postgres_irsa_role_arn": "x", "backup_cronjobs_postgres_enabled": False},
                "backup_cronjobs") == []
     assert flt({**BACKUP_OK, "backup_cronjobs_kube_irsa_role_arn": "x", "backup_cronjobs_state": "absent"}, "backup_cronjobs") == []
+
+
+def test_terraform_apply_s3_plan_stash_rules():
+    ok_sum = "ab" * 32
+    assert terraform_apply_input_errors({"terraform_apply_plan_stash": "s3", "terraform_apply_mode": "apply",
+                                         "terraform_apply_plan_checksum": ok_sum}) == []
+    assert terraform_apply_input_errors({"terraform_apply_plan_stash": "local", "terraform_apply_mode": "apply"}) == []
+    errors = terraform_apply_input_errors({"terraform_apply_plan_stash": "s3", "terraform_apply_mode": "apply",
+                                           "terraform_apply_plan_checksum": "", "terraform_apply_plan_stash_bucket": ""})
+    assert "terraform_apply_plan_stash=s3 needs terraform_apply_plan_stash_bucket (default: the backend's bucket)" in errors
+    assert any("needs terraform_apply_plan_checksum, the sha256 the plan job published with set_stats (got nothing)" in e
+               for e in errors)
+    assert terraform_apply_input_errors({"terraform_apply_plan_stash": "s3", "terraform_apply_mode": "plan_and_apply"}) == [
+        "terraform_apply_plan_stash=s3 is for a separate plan and apply (terraform_apply_mode plan or apply)"]

@@ -219,3 +219,55 @@ def test_bad_inputs_name_the_variable_and_value(variables, expected):
 def test_input_filter_checks_its_own_arguments():
     with pytest.raises(AnsibleFilterError, match="^terraform_input_errors: cidr_keys must be a list"):
         tf_filter.terraform_input_errors({}, cidr_keys="vpc_cidr")
+
+
+# -- the state a saved plan was made against (plan stash between AWX jobs) -----------------------
+
+def _plan_zip(path: Path, state) -> Path:
+    import zipfile
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("tfplan", b"\x00binary")
+        if state is not None:
+            archive.writestr("tfstate", state)
+    return path
+
+
+def test_plan_prior_state_reads_the_tfstate_member(tmp_path):
+    plan = _plan_zip(tmp_path / "p.tfplan", json.dumps({"version": 4, "serial": 7, "lineage": "abc-1"}))
+    assert tp.plan_prior_state(str(plan)) == {"serial": 7, "lineage": "abc-1"}
+    empty = _plan_zip(tmp_path / "e.tfplan", json.dumps({"version": 4, "serial": 0, "lineage": ""}))
+    assert tp.plan_prior_state(str(empty)) == {"serial": 0, "lineage": ""}
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "is not a saved Terraform plan"),       # a zip without tfstate
+    (b"not a zip", "is not a saved Terraform plan"),
+    ("{}", "is not a Terraform state (no serial)"),
+    ('{"serial": "x"}', "serial that is not a number"),
+])
+def test_plan_prior_state_refuses_what_is_not_a_plan(tmp_path, content, expected):
+    path = tmp_path / "p.tfplan"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        _plan_zip(path, content)
+    with pytest.raises(tp.TerraformPlanError, match=__import__("re").escape(expected)):
+        tp.plan_prior_state(str(path))
+
+
+def test_state_identity_of_state_pull():
+    assert tp.state_identity("") == {"serial": 0, "lineage": ""}  # no state yet: Terraform's empty state
+    assert tp.state_identity(b'{"serial": 3, "lineage": "l"}') == {"serial": 3, "lineage": "l"}
+    with pytest.raises(tp.TerraformPlanError, match="terraform state pull is not a Terraform state"):
+        tp.state_identity("<html>")
+
+
+def test_stale_plan_message():
+    planned = {"serial": 4, "lineage": "l1"}
+    assert tp.stale_plan_message(planned, {"serial": 4, "lineage": "l1"}) == ""
+    assert tp.stale_plan_message(planned, {"serial": 5, "lineage": "l1"}) == (
+        "the Terraform state changed since the plan was made (serial 5, planned against serial 4): another run wrote it")
+    assert "lineage l2, planned against l1" in tp.stale_plan_message(planned, {"serial": 4, "lineage": "l2"})
+    # planned against no state, and someone created one meanwhile
+    assert "planned against none: empty state" in tp.stale_plan_message({"serial": 0, "lineage": ""},
+                                                                        {"serial": 1, "lineage": "l9"})
