@@ -34,7 +34,11 @@ def test_every_awx_object_passes_module_validation(ansible_playbook):
         messages[task["task"]["name"]] = [str(item.get("msg", "")) for item in items]
     definitions = __import__("yaml").safe_load((ROOT / "playbooks" / "vars" / "awx.yml").read_text())
     assert len(messages["Job templates"]) == len(definitions["awx_job_templates"])
-    assert len(messages["Workflow nodes (plan -> approval -> apply -> platform -> release)"]) == 5
+    assert len(messages["Workflow nodes (plan -> approval -> apply -> platform -> release)"]) == len(
+        definitions["awx_workflow"]["nodes"])
+    # a failed release is followed by the rollback job (it repairs an unverified switch)
+    nodes = {n["identifier"]: n for n in definitions["awx_workflow"]["nodes"]}
+    assert nodes[nodes["release"]["failure_nodes"][0]]["unified_job_template"] == "cxr-rollback"
     bad = {name: m for name, msgs in messages.items() for m in msgs if any(e in m for e in VALIDATION_ERRORS)}
     assert not bad, f"AWX definitions rejected by module validation: {bad}"
     # ... and every task really got as far as trying to reach the controller.

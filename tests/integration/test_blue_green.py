@@ -348,3 +348,64 @@ def test_bad_input_is_refused_before_any_change(runner, cluster, extra, message)
     with pytest.raises(k8s_client.ApiException) as exc:
         cluster.core.read_namespace(cluster.ns)
     assert exc.value.status == 404
+
+
+def test_rollback_never_promotes_a_failed_or_ungated_candidate(runner, cluster, metrics_stack, v1_on_blue):
+    # 1. A release blocked by its pre-switch gate, then a rollback: blue keeps serving, green stays down.
+    set_exporter(metrics_stack, "green", "v2", mode="degraded")
+    assert runner.release("v2", image("b")).rc != 0
+    back = runner.rollback()
+    assert back.rc == 0, back
+    assert "never got traffic" in back.stdout
+    assert cluster.selector_color() == "blue" and cluster.replicas("blue") == 1 and cluster.replicas("green") == 0
+    # naming the failed color is refused with what was found, and changes nothing
+    named = runner.rollback(blue_green_cutover_rollback_to="green")
+    assert named.rc != 0 and "never passed its health gates" in named.stdout and named.changed == 0, named
+    assert cluster.selector_color() == "blue"
+
+    # 2. An interrupted deploy, then a rollback: no switch to the ungated candidate; it is scaled down.
+    set_exporter(metrics_stack, "green", "v3")
+    cut = runner.release("v3", image("c"), blue_green_cutover_stop_after="deploy")
+    assert cut.rc == 0 and cluster.replicas("green") == 1, cut
+    back = runner.rollback()
+    assert back.rc == 0, back
+    assert cluster.selector_color() == "blue" and cluster.replicas("blue") == 1 and cluster.replicas("green") == 0
+    assert cluster.deployment("green").metadata.annotations["cxr.mlops/release-status"] == "abandoned"
+    assert any(e.reason == "ReleaseAbandoned" for e in cluster.events())
+    again = runner.rollback()
+    assert again.rc == 0 and again.changed == 0, again
+
+
+def test_a_release_while_a_switch_is_unverified_rolls_it_back_first(runner, cluster, metrics_stack, v1_on_blue):
+    set_exporter(metrics_stack, "green", "v2")
+    cut = runner.release("v2", image("b"), blue_green_cutover_stop_after="switch")
+    assert cut.rc == 0 and cluster.selector_color() == "green", cut
+    assert cluster.annotations()["cxr.mlops/phase"] == "post-gate" and cluster.annotations()["cxr.mlops/deadline"]
+    # A new image while green's switch is unverified: back to blue (known-good) first, then v3 goes to green,
+    # never over blue.
+    set_exporter(metrics_stack, "green", "v3")
+    rel = runner.release("v3", image("c"))
+    assert rel.rc == 0, rel.stdout[-2500:]
+    assert "Rolled back first" in rel.stdout and "was never verified" in rel.stdout
+    assert any(e.reason == "AutomaticRollback" for e in cluster.events())
+    assert cluster.selector_color() == "green"
+    assert cluster.deployment("green").spec.template.spec.containers[0].image == image("c")
+    assert cluster.deployment("blue").spec.template.spec.containers[0].image == image("a")
+    assert cluster.deployment("green").metadata.annotations["cxr.mlops/verified-image"] == image("c")
+
+
+def test_an_overdue_unverified_switch_is_rolled_back_by_the_next_run(runner, cluster, metrics_stack, v1_on_blue):
+    # Gate worst case 1 round x 4 metrics x 1 s, no margin: the deadline is 4 s after the switch.
+    quick = {"blue_green_cutover_gate_count": 1, "blue_green_cutover_gate_failure_limit": 0,
+             "blue_green_cutover_gate_timeout": 1, "blue_green_cutover_deadline_margin_seconds": 0}
+    set_exporter(metrics_stack, "green", "v2")
+    cut = runner.release("v2", image("b"), blue_green_cutover_stop_after="switch", **quick)
+    assert cut.rc == 0 and cluster.selector_color() == "green", cut
+    ann = cluster.annotations()
+    assert float(ann["cxr.mlops/deadline"]) - float(ann["cxr.mlops/switched-at"]) == pytest.approx(4, abs=0.01)
+    time.sleep(max(0.0, float(ann["cxr.mlops/deadline"]) - time.time()) + 0.5)
+    back = runner.rollback(**quick)
+    assert back.rc == 0, back
+    assert "never finished: its deadline passed" in back.stdout
+    assert cluster.selector_color() == "blue" and cluster.replicas("green") == 0
+    assert cluster.annotations()["cxr.mlops/phase"] == "rolled-back"
