@@ -9,7 +9,8 @@ export TF_CLI_CONFIG_FILE := $(ROOT)/.tools/terraformrc
 export CXR_SANDBOX_DIR ?= $(ROOT)/.sandbox
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
-PYTEST_WORKERS ?= 2
+# the integration tests mostly wait on terraform, moto and playbooks: 5 workers keep 2 cores busy
+PYTEST_WORKERS ?= 5
 
 .PHONY: help bootstrap run test lint unit integration molecule sandbox sandbox-down sandbox-status bench build docs clean
 
@@ -42,7 +43,7 @@ integration: bootstrap sandbox ## integration tests against the sandbox (real se
 	pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests --ignore=tests/unit $(PYTEST_ARGS)
 
 molecule: bootstrap sandbox ## only the molecule scenarios (part of make test; default driver, localhost, sandbox)
-	pytest tests/integration/test_molecule.py $(PYTEST_ARGS)
+	pytest tests/integration/test_molecule.py tests/integration/test_molecule_terraform_apply.py $(PYTEST_ARGS)
 
 test: bootstrap ## lint, unit, molecule and integration tests, syntax check, build (what CI runs)
 	$(MAKE) --no-print-directory lint

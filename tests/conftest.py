@@ -39,13 +39,19 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 import sandbox as sandbox_mod  # noqa: E402
 
 
-# Longest first (pytest --durations on 2 cores): xdist hands out files in collection order.
+# Longest first (pytest --durations, 4 workers on 2 cores): xdist hands out files in collection order.
 LONG_FIRST = (
-    "tests/integration/test_terraform_apply_full_stack.py",
     "tests/integration/test_terraform_apply.py",
-    "tests/integration/test_terraform_apply_interrupt.py",
-    "tests/integration/test_molecule.py",
+    "tests/integration/test_terraform_apply_guard.py",
     "tests/integration/test_terraform_stack.py",
+    "tests/integration/test_blue_green.py",
+    "tests/integration/test_terraform_apply_full_stack.py",
+    "tests/integration/test_awx_plan_stash.py",
+    "tests/integration/test_molecule_terraform_apply.py",
+    "tests/integration/test_molecule.py",
+    "tests/integration/test_terraform_apply_interrupt.py",
+    "tests/integration/test_backup_cronjobs.py",
+    "tests/integration/test_installed_collection.py",
 )
 
 

@@ -3,8 +3,9 @@
 Small root (tests/fixtures/terraform/guarded: an S3 bucket, an RDS instance, an SNS topic; state in S3 with
 S3's native lock file) for the guard, check mode, plan/apply split, lock and interrupt checks; the full
 stack (infrastructure/terraform) for the end-to-end apply.
-The interrupted apply and the full stack live in test_terraform_apply_interrupt.py and
-test_terraform_apply_full_stack.py, so that ``--dist loadfile`` runs the three long parts on different workers.
+The plan guard, the interrupted apply and the full stack live in test_terraform_apply_guard.py,
+test_terraform_apply_interrupt.py and test_terraform_apply_full_stack.py, so that ``--dist loadfile`` runs the
+long parts on different workers.
 
 Each test module gets its own moto server (tests/support/moto_server.py, the sandbox's launcher) on a free
 port: moto 5.2.5 gives every RDS instance the same DbiResourceId, so two DB instances in one moto confuse
@@ -17,34 +18,10 @@ import uuid
 
 import pytest
 
-# tests/support (on pytest's pythonpath); other test files import these names from here too
-from tf_role import Moto, Root, assert_no_secret, assert_ok  # tests/support (on pytest's pythonpath, pyproject.toml)
+# tests/support (on pytest's pythonpath, pyproject.toml); the fixtures are shared with test_terraform_apply_guard.py
+from tf_role import Root, ansible_playbook_module, applied, assert_no_secret, assert_ok, moto  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.terraform]
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = Moto(tmp_path_factory.mktemp("moto") / "moto.log")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def applied(moto, tmp_path_factory, ansible_playbook_module):
-    """The small root applied once (bucket + DB instance + topic); later tests change or refuse changes to it."""
-    root = Root(moto, tmp_path_factory.mktemp("artifacts"), "g" + uuid.uuid4().hex[:6])
-    first = root.run(ansible_playbook_module)
-    assert_ok(first)
-    assert first.changed >= 1
-    assert_no_secret(first)
-    return root, first
-
-
-@pytest.fixture(scope="module")
-def ansible_playbook_module():
-    from tests.conftest import run_playbook
-    return run_playbook
 
 
 # -- bad input: refused before Terraform runs --------------------------------------------------------
@@ -112,28 +89,6 @@ def test_secret_variables_reach_terraform_only_as_tf_var(applied, ansible_playbo
     assert "TF_VAR_db_password" not in result.stdout + result.stderr
 
 
-# -- the plan guard ----------------------------------------------------------------------------------
-
-def test_guard_refuses_replacing_the_db_and_deleting_the_bucket(applied, ansible_playbook):
-    root, _ = applied
-    result = root.run(ansible_playbook, variables={"db_name": "cxrnew", "create_bucket": False})
-    assert result.rc != 0, result
-    assert "Plan guard: the plan would delete or replace 2 protected resource(s); nothing was applied" in result.stdout
-    assert "replace aws_db_instance.main (aws_db_instance)" in result.stdout
-    assert "delete aws_s3_bucket.artifacts[0] (aws_s3_bucket)" in result.stdout
-    assert "terraform_apply_allowed_destroy_addresses" in result.stdout
-    # nothing was applied: both still exist, unchanged
-    assert root.buckets() == [f"{root.name}-artifacts"]
-    assert root.dbs() == [(f"{root.name}-db", "cxr")]
-    # allowing one address is not enough for the other
-    partial = root.run(ansible_playbook, variables={"db_name": "cxrnew", "create_bucket": False},
-                       terraform_apply_allowed_destroy_addresses=["aws_s3_bucket.artifacts[0]"])
-    assert partial.rc != 0
-    assert "replace aws_db_instance.main" in partial.stdout
-    assert "delete aws_s3_bucket.artifacts[0]" not in partial.stdout.split("Plan guard:")[1]
-    assert root.buckets() == [f"{root.name}-artifacts"]
-
-
 # -- a held lock ------------------------------------------------------------------------------------
 
 def test_a_held_lock_is_reported_not_broken(applied, ansible_playbook):
@@ -184,16 +139,3 @@ def test_plan_then_apply_only_the_approved_plan(applied, ansible_playbook):
     assert not stash.exists()  # consumed: it cannot be applied twice
     again = root.run(ansible_playbook, terraform_apply_mode="apply", terraform_apply_plan_checksum=checksum)
     assert again.rc != 0 and "No saved plan at" in again.stdout
-
-
-# -- allowed destroy goes through (last: it replaces the DB) -------------------------------------
-
-def test_allow_destroy_lets_the_same_change_through(applied, ansible_playbook):
-    root, _ = applied
-    result = root.run(ansible_playbook, variables={"db_name": "cxrnew", "create_bucket": False, "topic_suffix": "b"},
-                      terraform_apply_allow_destroy=True)
-    assert_ok(result)
-    assert result.changed >= 1
-    assert root.buckets() == []
-    assert root.dbs() == [(f"{root.name}-db", "cxrnew")]
-    assert_no_secret(result)

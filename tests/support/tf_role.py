@@ -125,3 +125,31 @@ def assert_ok(result):
 
 def assert_no_secret(result):
     assert DB_PASSWORD not in result.stdout + result.stderr, "a sensitive value reached the log"
+
+
+# -- module-scoped fixtures of the terraform_apply test files (each file imports them: its own moto, its own root) --
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    server = Moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ansible_playbook_module():
+    from tests.conftest import run_playbook
+    return run_playbook
+
+
+@pytest.fixture(scope="module")
+def applied(moto, tmp_path_factory, ansible_playbook_module):
+    """The small root applied once (bucket + DB instance + topic); later tests change or refuse changes to it."""
+    import uuid
+    root = Root(moto, tmp_path_factory.mktemp("artifacts"), "g" + uuid.uuid4().hex[:6])
+    first = root.run(ansible_playbook_module)
+    assert_ok(first)
+    assert first.changed >= 1
+    assert_no_secret(first)
+    return root, first
+
